@@ -1,0 +1,207 @@
+"""The `kmzb` command: database, loaders, tokens, and the development server."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from kmzb.db import cluster, connection, migrations
+from kmzb.errors import KmzbError
+from kmzb.loaders.common import TableSummary
+from kmzb.settings import Settings, load_settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj
+
+
+def _fail_cleanly(func: Callable) -> Callable:
+    """Errors meant for a person are printed as one line, with exit status 1."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except KmzbError as exc:
+            click.echo(f"kmzb: error: {exc}", err=True)
+            sys.exit(1)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """KMZB: Krajowa Mapa Zagrożeń Bezpieczeństwa (national safety-threat map)."""
+    ctx.obj = load_settings()
+
+
+@main.group()
+def db() -> None:
+    """The database: embedded cluster (default) or the server in DATABASE_URL."""
+
+
+def bring_up(settings: Settings) -> str:
+    """Start (embedded) or reach (DATABASE_URL) the server, create the database, migrate."""
+    if settings.embedded:
+        cluster.start(settings.embedded_port)
+    url = connection.ensure_database(settings)
+    migrations.apply_all(url)
+    return url
+
+
+@db.command("up")
+@click.pass_context
+@_fail_cleanly
+def db_up(ctx: click.Context) -> None:
+    """Create/start the database and apply migrations."""
+    settings = _settings(ctx)
+    if settings.embedded:
+        cluster.start(settings.embedded_port)
+        click.echo(f"embedded PostGIS running on 127.0.0.1:{settings.embedded_port}")
+    url = connection.ensure_database(settings)
+    applied = migrations.apply_all(url)
+    click.echo(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+
+
+@db.command("down")
+@click.pass_context
+@_fail_cleanly
+def db_down(ctx: click.Context) -> None:
+    """Stop the embedded cluster (never touches a DATABASE_URL server)."""
+    if not _settings(ctx).embedded:
+        click.echo("DATABASE_URL is set: that server is not ours to stop")
+        return
+    click.echo("embedded PostGIS stopped" if cluster.stop() else "embedded PostGIS was not running")
+
+
+@db.command("status")
+@click.pass_context
+@_fail_cleanly
+def db_status(ctx: click.Context) -> None:
+    """Say what runs where."""
+    settings = _settings(ctx)
+    if not settings.embedded:
+        url = settings.database_url or ""
+        with connection.connect(url) as conn:
+            version = conn.execute("SELECT postgis_full_version()").fetchone()
+        click.echo(f"using DATABASE_URL server, reachable; {version[0] if version else ''}")
+        return
+    state = cluster.status(settings.embedded_port)
+    if not state.initialised:
+        click.echo(f"embedded PostGIS: not created (would live in {state.data_dir})")
+    else:
+        running = "running" if state.running else "stopped"
+        click.echo(
+            f"embedded PostGIS: {running} on 127.0.0.1:{state.port}, data in {state.data_dir}"
+        )
+
+
+@db.command("migrate")
+@click.pass_context
+@_fail_cleanly
+def db_migrate(ctx: click.Context) -> None:
+    """Apply pending migrations from sql/."""
+    url = connection.ensure_database(_settings(ctx))
+    applied = migrations.apply_all(url)
+    click.echo(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+
+
+@db.command("url")
+@click.pass_context
+@_fail_cleanly
+def db_url(ctx: click.Context) -> None:
+    """Print the libpq URL of the database (for psql, ogr2ogr, QGIS)."""
+    click.echo(connection.server_url(_settings(ctx)))
+
+
+@main.group()
+def load() -> None:
+    """Load real data (paths default to KMZB_DATA_DIR)."""
+
+
+def _print_summaries(summaries: list[TableSummary]) -> None:
+    for summary in summaries:
+        click.echo(summary.line())
+
+
+def _data_dir(settings: Settings, given: Path | None) -> Path | None:
+    return given if given is not None else settings.data_dir
+
+
+@load.command("units")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="folder of the real data")
+@click.pass_context
+@_fail_cleanly
+def load_units_cmd(ctx: click.Context, data_dir: Path | None) -> None:
+    """Country, województwa, powiaty and gminy with boundaries (TERYT 2026 codes)."""
+    from kmzb.loaders.units import UnitInputs, load_units
+
+    settings = _settings(ctx)
+    url = bring_up(settings)
+    inputs = UnitInputs.from_dir(_data_dir(settings, data_dir))
+    _print_summaries(load_units(url, inputs, click.echo))
+
+
+@load.command("police-units")
+@click.argument("csv_path", required=False, type=click.Path(path_type=Path))
+@click.option("--data-dir", type=click.Path(path_type=Path), help="folder of the real data")
+@click.pass_context
+@_fail_cleanly
+def load_police_units_cmd(ctx: click.Context, csv_path: Path | None, data_dir: Path | None):
+    """Police units with their areas derived from powiaty (load units first)."""
+    from kmzb.loaders.police_units import load_police_units
+
+    settings = _settings(ctx)
+    url = bring_up(settings)
+    _print_summaries(load_police_units(url, _data_dir(settings, data_dir), csv_path, click.echo))
+
+
+@load.command("statistics")
+@click.option("--crime", type=click.Path(path_type=Path), help="crime CSV (GUS BDL)")
+@click.option("--population", type=click.Path(path_type=Path), help="population CSV (GUS BDL)")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="folder of the real data")
+@click.pass_context
+@_fail_cleanly
+def load_statistics_cmd(
+    ctx: click.Context, crime: Path | None, population: Path | None, data_dir: Path | None
+) -> None:
+    """Crime statistics 2013-2024 and population (load units first)."""
+    from kmzb.loaders.statistics import load_statistics
+
+    settings = _settings(ctx)
+    url = bring_up(settings)
+    _print_summaries(
+        load_statistics(url, _data_dir(settings, data_dir), crime, population, click.echo)
+    )
+
+
+@load.command("all")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="folder of the real data")
+@click.pass_context
+@_fail_cleanly
+def load_all_cmd(ctx: click.Context, data_dir: Path | None) -> None:
+    """Units, police units and statistics, in that order."""
+    from kmzb.loaders.all import load_all
+
+    settings = _settings(ctx)
+    url = bring_up(settings)
+    _print_summaries(load_all(url, _data_dir(settings, data_dir), click.echo))
+
+
+@main.command("run")
+@click.pass_context
+@_fail_cleanly
+def run_cmd(ctx: click.Context) -> None:
+    """Start everything for development on loopback; Ctrl-C stops it."""
+    from kmzb.runner import run_all
+
+    run_all(_settings(ctx))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Database plumbing: the embedded cluster, connections, migrations."""

@@ -1,0 +1,17 @@
+"""Errors the CLI and the API turn into clear messages (never a stack trace)."""
+
+
+class KmzbError(Exception):
+    """Base for errors with a message meant for a person."""
+
+
+class ClusterError(KmzbError):
+    """The embedded PostgreSQL cluster could not be created, started or reached."""
+
+
+class MigrationError(KmzbError):
+    """A migration failed or an applied one was changed afterwards."""
+
+
+class LoadError(KmzbError):
+    """An input file is unreadable or invalid; nothing was written."""

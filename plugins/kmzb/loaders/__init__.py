@@ -1,0 +1,1 @@
+"""Loaders for Poland's real public data (boundaries, police units, statistics)."""
