@@ -38,7 +38,8 @@ CREATE TABLE kmzb.crime_statistics (
     category       text NOT NULL REFERENCES kmzb.crime_categories (code),
     count          integer CHECK (count >= 0),
     rate_per_10k   numeric(10, 2) CHECK (rate_per_10k >= 0),
-    detection_rate numeric(5, 1) CHECK (detection_rate BETWEEN 0 AND 100),
+    -- can exceed 100: detected offenders include crimes recorded in earlier years
+    detection_rate numeric(5, 1) CHECK (detection_rate >= 0),
     PRIMARY KEY (teryt, year, category)
 );
 CREATE INDEX crime_statistics_year_category_idx ON kmzb.crime_statistics (year, category);

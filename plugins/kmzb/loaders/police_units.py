@@ -236,7 +236,8 @@ class Register:
 
 SEAT_PATTERN = re.compile(r"^komenda \w+ policji (?P<prep>we?) (?P<seat>.+)$")
 FOR_POWIAT_PATTERN = re.compile(
-    r"^komenda powiatowa policji (dla )?powiatu (?P<powiat>.+?)( z siedzibą (?P<prep>we?) (?P<seat>.+))?$"
+    r"^komenda powiatowa policji (dla )?powiatu (?P<powiat>.+?)"
+    r"( z siedzibą (?P<prep>we?) (?P<seat>.+))?$"
 )
 KRP_PATTERN = re.compile(r"^komenda rejonowa policji (?P<number>[ivx]+)$")
 
