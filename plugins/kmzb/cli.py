@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from kmzb.db import cluster, connection, migrations
+from kmzb.db.setup import bring_up
 from kmzb.errors import KmzbError
 from kmzb.loaders.common import TableSummary
 from kmzb.settings import Settings, load_settings
@@ -43,15 +44,6 @@ def main(ctx: click.Context) -> None:
 @main.group()
 def db() -> None:
     """The database: embedded cluster (default) or the server in DATABASE_URL."""
-
-
-def bring_up(settings: Settings) -> str:
-    """Start (embedded) or reach (DATABASE_URL) the server, create the database, migrate."""
-    if settings.embedded:
-        cluster.start(settings.embedded_port)
-    url = connection.ensure_database(settings)
-    migrations.apply_all(url)
-    return url
 
 
 @db.command("up")

@@ -1,0 +1,61 @@
+"""The WSGI app: pygeoapi, configured for our database. `gunicorn kmzb.app:app`.
+
+pygeoapi reads its configuration and OpenAPI document at import time, so the
+environment is prepared first: database connection values from DATABASE_URL
+(or the embedded cluster) and a generated OpenAPI document under var/.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from kmzb.db import connection
+from kmzb.settings import PROJECT_ROOT, VAR_DIR, load_settings
+
+CONFIG_FILE = PROJECT_ROOT / "pygeoapi-config.yml"
+OPENAPI_FILE = VAR_DIR / "pygeoapi-openapi.yml"
+
+
+def export_database_environment(url: str) -> None:
+    """Split a libpq URL into the ${KMZB_DB_*} values pygeoapi-config.yml uses."""
+    parts = urlsplit(url)
+    os.environ["KMZB_DB_HOST"] = parts.hostname or "127.0.0.1"
+    os.environ["KMZB_DB_PORT"] = str(parts.port or 5432)
+    os.environ["KMZB_DB_NAME"] = unquote(parts.path.lstrip("/"))
+    os.environ["KMZB_DB_USER"] = unquote(parts.username or "")
+    os.environ["KMZB_DB_PASSWORD"] = unquote(parts.password or "")
+
+
+def write_openapi(config: Path = CONFIG_FILE, target: Path = OPENAPI_FILE) -> Path:
+    """Generate the OpenAPI document from the configuration (needs the database up)."""
+    from pygeoapi.openapi import generate_openapi_document
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    document = generate_openapi_document(config, "yaml")
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(document, encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def prepare_environment() -> None:
+    settings = load_settings()
+    export_database_environment(connection.server_url(settings))
+    os.environ.setdefault("PYGEOAPI_CONFIG", str(CONFIG_FILE))
+    os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))
+    openapi = Path(os.environ["PYGEOAPI_OPENAPI"])
+    config = Path(os.environ["PYGEOAPI_CONFIG"])
+    if not openapi.exists() or openapi.stat().st_mtime < config.stat().st_mtime:
+        write_openapi(config, openapi)
+
+
+def create_app():
+    prepare_environment()
+    from pygeoapi.flask_app import APP
+
+    return APP
+
+
+app = create_app()

@@ -1,0 +1,97 @@
+"""`kmzb run` (what `make run` calls): everything for development, on loopback.
+
+Starts the embedded PostGIS (unless DATABASE_URL is set), applies migrations,
+loads the real data (idempotent, a few seconds), then serves pygeoapi through
+gunicorn. Ctrl-C stops what this command started, and only that.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from kmzb.db import cluster
+from kmzb.db.setup import bring_up
+from kmzb.loaders.all import load_all
+from kmzb.settings import Settings
+
+GUNICORN_WORKERS = 2
+
+
+def _gunicorn(settings: Settings) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return subprocess.Popen(
+        [
+            str(gunicorn),
+            "--bind",
+            f"{settings.api_host}:{settings.api_port}",
+            "--workers",
+            str(GUNICORN_WORKERS),
+            "--timeout",
+            "120",
+            "--access-logfile",
+            "-",
+            "kmzb.app:app",
+        ]
+    )
+
+
+def _wait_until_listening(process: subprocess.Popen, settings: Settings, seconds: float) -> None:
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException("pygeoapi (gunicorn) exited; see the log above")
+        with socket.socket() as sock:
+            if sock.connect_ex((settings.api_host, settings.api_port)) == 0:
+                return
+        time.sleep(0.2)
+    raise click.ClickException("pygeoapi did not start listening in time")
+
+
+def run_all(settings: Settings) -> None:
+    we_started_cluster = settings.embedded and not cluster.status(settings.embedded_port).running
+    url = bring_up(settings)
+    if settings.embedded:
+        click.echo(f"PostGIS (embedded): 127.0.0.1:{settings.embedded_port}")
+    if settings.data_dir is None:
+        click.echo("KMZB_DATA_DIR is not set and ../shared/data is absent: no data loaded")
+    else:
+        click.echo(f"loading real data from {settings.data_dir}")
+        for summary in load_all(url, settings.data_dir, click.echo):
+            click.echo(summary.line())
+
+    api = _gunicorn(settings)
+
+    def stop(*_args) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        _wait_until_listening(api, settings, 60)
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        click.echo("")
+        click.echo("KMZB is running:")
+        click.echo(f"  OGC API (pygeoapi):  {base}/")
+        click.echo(f"  collections:         {base}/collections")
+        click.echo(f"  OpenAPI:             {base}/openapi")
+        click.echo("Press Ctrl-C to stop.")
+        api.wait()
+    except KeyboardInterrupt:
+        click.echo("\nstopping…")
+    finally:
+        if api.poll() is None:
+            api.terminate()
+            try:
+                api.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                api.kill()
+        if we_started_cluster:
+            cluster.stop()
+            click.echo("embedded PostGIS stopped")
