@@ -127,9 +127,7 @@ def read_crime(path: Path, population: dict[tuple[str, int], tuple[int, int, int
             detection = _number(row[f"det_{suffix}"], where)
             if category == "total":
                 people = population.get((code, year))
-                count = (
-                    round(per_1k * people[2] / 1000) if per_1k is not None and people else None
-                )
+                count = round(per_1k * people[2] / 1000) if per_1k is not None and people else None
             else:
                 value = _number(row[f"cnt_{suffix}"], where)
                 count = None if value is None else int(value)
@@ -202,9 +200,7 @@ def _write(conn, population, crime, progress: Progress) -> list[TableSummary]:
             copy.write_row((code, year, men, women, total))
     with conn.cursor().copy("COPY stage_crime FROM STDIN") as copy:
         for r in crime:
-            copy.write_row(
-                (r.teryt, r.year, r.category, r.count, r.rate_per_10k, r.detection_rate)
-            )
+            copy.write_row((r.teryt, r.year, r.category, r.count, r.rate_per_10k, r.detection_rate))
     progress.step(f"staged {len(population)} population and {len(crime)} crime rows")
     people = upsert_counts(
         conn.execute(UPSERT_POPULATION).fetchall(), len(population), "population"

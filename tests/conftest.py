@@ -1,0 +1,120 @@
+"""Shared fixtures: a fresh database on the real PostGIS, loaded with the real data.
+
+The tests start (or reuse) the embedded cluster, or use the DATABASE_URL
+server, and build their own database there, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from kmzb.db import cluster, connection, migrations
+from kmzb.loaders.all import load_all
+from kmzb.settings import PROJECT_ROOT, Settings, load_settings
+
+TEST_DB = f"kmzb_test_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def data_dir(settings: Settings) -> Path:
+    if settings.data_dir is None or not settings.data_dir.is_dir():
+        raise RuntimeError("the real data is needed: set KMZB_DATA_DIR to the shared/data folder")
+    return settings.data_dir
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings) -> Settings:
+    """The PostgreSQL server is up (embedded cluster started if needed)."""
+    if settings.embedded:
+        cluster.start(settings.embedded_port)
+    return settings
+
+
+def fresh_database(settings: Settings, name: str) -> str:
+    connection.drop_database(settings, name)
+    return connection.ensure_database(settings, name)
+
+
+@pytest.fixture(scope="session")
+def db_url(server: Settings, data_dir: Path) -> Iterator[str]:
+    """A fresh database, migrated and loaded with all real data."""
+    url = fresh_database(server, TEST_DB)
+    migrations.apply_all(url)
+    load_all(url, data_dir, lambda _message: None)
+    yield url
+    connection.drop_database(server, TEST_DB)
+
+
+@pytest.fixture()
+def scratch_url(server: Settings) -> Iterator[str]:
+    """An empty database with PostGIS, for tests that build their own schema."""
+    name = f"{TEST_DB}_scratch"
+    url = fresh_database(server, name)
+    yield url
+    connection.drop_database(server, name)
+
+
+@pytest.fixture()
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    """A connection whose work is rolled back after the test."""
+    with psycopg.connect(db_url) as connection_:
+        yield connection_
+        connection_.rollback()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def api(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
+    """The real app (pygeoapi under gunicorn) on the test database; yields its base URL."""
+    port = free_port()
+    env = dict(os.environ)
+    env["KMZB_API_PORT"] = str(port)
+    env["KMZB_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    env["PYGEOAPI_OPENAPI"] = str(tmp_path_factory.mktemp("openapi") / "openapi.yml")
+    if server.embedded:
+        env["KMZB_DB_NAME"] = TEST_DB
+    else:
+        env["DATABASE_URL"] = db_url
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    process = subprocess.Popen(
+        [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "kmzb.app:app"],
+        env=env,
+        cwd=PROJECT_ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError("the app exited during start-up")
+        try:
+            if requests.get(f"{base}/", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the app did not answer within 60 s")
+        time.sleep(0.3)
+    yield base
+    process.terminate()
+    process.wait(timeout=20)
