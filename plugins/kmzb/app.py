@@ -34,7 +34,8 @@ def write_openapi(config: Path = CONFIG_FILE, target: Path = OPENAPI_FILE) -> Pa
 
     target.parent.mkdir(parents=True, exist_ok=True)
     document = generate_openapi_document(config, "yaml")
-    tmp = target.with_suffix(".tmp")
+    # each gunicorn worker may get here at once: write apart, then swap atomically
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(document, encoding="utf-8")
     tmp.replace(target)
     return target
