@@ -85,7 +85,8 @@ def test_status_follows_only_allowed_transitions(conn: psycopg.Connection) -> No
         conn.execute(change, (status, report_id))
     assert "forwarded_names_institution" in refused(conn, change, ("forwarded", report_id))
     conn.execute(
-        "UPDATE kmzb.reports SET status = 'forwarded', forwarded_to = 'Straż Miejska' WHERE id = %s",
+        "UPDATE kmzb.reports SET status = 'forwarded', forwarded_to = 'Straż Miejska' "
+        "WHERE id = %s",
         (report_id,),
     )
     assert "not allowed" in refused(conn, change, ("new", report_id))
@@ -129,7 +130,8 @@ def test_history_is_append_only(conn: psycopg.Connection) -> None:
             "territorial_units_geom_check",
         ),
         (
-            "INSERT INTO kmzb.police_unit_areas (powiat_teryt, unit_code) VALUES ('1465', 'KWP-12')",
+            "INSERT INTO kmzb.police_unit_areas (powiat_teryt, unit_code) "
+            "VALUES ('1465', 'KWP-12')",
             "police_unit_areas_pkey",
         ),
         (
