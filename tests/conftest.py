@@ -38,11 +38,14 @@ def data_dir(settings: Settings) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(settings: Settings) -> Settings:
-    """The PostgreSQL server is up (embedded cluster started if needed)."""
+def server(settings: Settings) -> Iterator[Settings]:
+    """The PostgreSQL server is up; an embedded cluster the tests started is stopped after."""
+    started = settings.embedded and not cluster.status(settings.embedded_port).running
     if settings.embedded:
         cluster.start(settings.embedded_port)
-    return settings
+    yield settings
+    if started:
+        cluster.stop()
 
 
 def fresh_database(settings: Settings, name: str) -> str:
