@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(
   postgresql-15 postgresql-15-postgis-3 postgis
-  gdal-bin
+  gdal-bin wrk
   qgis-server python3-qgis
 )
 

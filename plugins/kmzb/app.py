@@ -56,6 +56,11 @@ def create_app():
     prepare_environment()
     from pygeoapi.flask_app import APP
 
+    from kmzb.service import security
+    from kmzb.service.routes import routes
+
+    security.install(APP, load_settings())
+    APP.register_blueprint(routes)
     return APP
 
 

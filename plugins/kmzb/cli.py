@@ -185,6 +185,47 @@ def load_all_cmd(ctx: click.Context, data_dir: Path | None) -> None:
     _print_summaries(load_all(url, _data_dir(settings, data_dir), click.echo))
 
 
+@main.group()
+def token() -> None:
+    """Development bearer tokens (signed with the local key in var/keys)."""
+
+
+@token.command("issue")
+@click.option(
+    "--role", required=True, type=click.Choice(["officer", "coordinator", "partner", "admin"])
+)
+@click.option("--unit", help="police unit code (officer, coordinator), e.g. KMP-1261")
+@click.option("--institution", help="receiving institution (partner)")
+@click.option("--subject", default=None, help="who the token is for (default: role@unit)")
+@click.option("--ttl", default=8 * 3600, show_default=True, help="lifetime in seconds")
+@click.pass_context
+@_fail_cleanly
+def token_issue(
+    ctx: click.Context,
+    role: str,
+    unit: str | None,
+    institution: str | None,
+    subject: str | None,
+    ttl: int,
+) -> None:
+    """Print a signed JWT for the given role."""
+    from kmzb.auth import tokens
+
+    try:
+        click.echo(
+            tokens.issue(
+                _settings(ctx),
+                role,
+                subject or f"{role}@{unit or institution or 'kmzb'}",
+                unit=unit,
+                institution=institution,
+                ttl_seconds=ttl,
+            )
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
 @main.command("run")
 @click.pass_context
 @_fail_cleanly

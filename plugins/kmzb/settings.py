@@ -23,6 +23,13 @@ class Settings:
     data_dir: Path | None
     api_host: str
     api_port: int
+    jwt_issuer: str
+    jwt_audience: str
+    jwks_url: str | None  # production: the OIDC issuer's keys; else the local key pair
+    reporter_salt: str | None  # None: a generated salt kept in var/
+    daily_report_limit: int
+    trusted_proxy_header: str | None  # e.g. X-Forwarded-For, only behind a proxy
+    public_url: str  # where clients reach the API (links in answers)
 
     @property
     def embedded(self) -> bool:
@@ -46,4 +53,11 @@ def load_settings() -> Settings:
         data_dir=data_dir_default(),
         api_host=os.environ.get("KMZB_API_HOST", "127.0.0.1"),
         api_port=int(os.environ.get("KMZB_API_PORT", 5000)),
+        jwt_issuer=os.environ.get("KMZB_JWT_ISSUER", "kmzb-dev"),
+        jwt_audience=os.environ.get("KMZB_JWT_AUDIENCE", "kmzb"),
+        jwks_url=os.environ.get("KMZB_JWKS_URL") or None,
+        reporter_salt=os.environ.get("KMZB_REPORTER_SALT") or None,
+        daily_report_limit=int(os.environ.get("KMZB_DAILY_REPORT_LIMIT", 1)),
+        trusted_proxy_header=os.environ.get("KMZB_TRUSTED_PROXY_HEADER") or None,
+        public_url=os.environ.get("KMZB_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
     )

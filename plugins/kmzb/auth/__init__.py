@@ -1,0 +1,1 @@
+"""Bearer tokens (JWT): issuing development tokens and verifying any token."""

@@ -1,0 +1,22 @@
+"""One connection pool per process (each gunicorn worker makes its own on first use)."""
+
+from __future__ import annotations
+
+import threading
+
+from psycopg_pool import ConnectionPool
+
+from kmzb.db import connection
+from kmzb.settings import load_settings
+
+_pool: ConnectionPool | None = None
+_lock = threading.Lock()
+
+
+def get_pool() -> ConnectionPool:
+    global _pool
+    with _lock:
+        if _pool is None:
+            url = connection.server_url(load_settings())
+            _pool = ConnectionPool(url, min_size=1, max_size=8, open=True, name="kmzb")
+        return _pool

@@ -1,0 +1,1 @@
+"""The domain: rules and SQL, one module per concern. Adapters call these."""

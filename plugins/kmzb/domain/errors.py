@@ -1,0 +1,68 @@
+"""Domain errors: each carries the HTTP status an adapter answers with.
+
+Messages a citizen may read are given in Polish and English.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    pl: str
+    en: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "pl": self.pl, "en": self.en}
+
+
+@dataclass
+class DomainError(Exception):
+    pl: str
+    en: str
+    status: HTTPStatus = HTTPStatus.BAD_REQUEST
+    code: str = "InvalidParameterValue"
+    errors: list[FieldError] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.en} / {self.pl}"
+
+    def body(self) -> dict:
+        answer: dict = {"code": self.code, "description": str(self)}
+        if self.errors:
+            answer["errors"] = [error.as_dict() for error in self.errors]
+        return answer
+
+
+def invalid(errors: list[FieldError]) -> DomainError:
+    return DomainError(
+        pl="Zgłoszenie zawiera błędy; nic nie zapisano.",
+        en="The request has errors; nothing was stored.",
+        errors=errors,
+    )
+
+
+def unauthorized(en: str, pl: str) -> DomainError:
+    return DomainError(
+        pl=pl,
+        en=en,
+        status=HTTPStatus.UNAUTHORIZED,
+        code="Unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="kmzb"'},
+    )
+
+
+def forbidden(en: str, pl: str) -> DomainError:
+    return DomainError(pl=pl, en=en, status=HTTPStatus.FORBIDDEN, code="Forbidden")
+
+
+def not_found(en: str, pl: str) -> DomainError:
+    return DomainError(pl=pl, en=en, status=HTTPStatus.NOT_FOUND, code="NotFound")
+
+
+def conflict(en: str, pl: str) -> DomainError:
+    return DomainError(pl=pl, en=en, status=HTTPStatus.CONFLICT, code="Conflict")

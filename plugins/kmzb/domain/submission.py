@@ -1,0 +1,323 @@
+"""Reading a threat submission: every field checked, every problem named in PL and EN.
+
+Checks that need the database (the category exists, the point is in Poland)
+are in kmzb.domain.reports; this module is pure Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kmzb.domain.errors import FieldError
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+MAX_DESCRIPTION = 500
+MAX_ATTACHMENTS = 3
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+SOURCES = ("citizen", "partner", "police")
+TIMES_OF_DAY = ("morning", "afternoon", "evening", "night")
+# CRS names accepted for x/y input (EPSG:2180 = PUWG 1992, x easting, y northing)
+PUWG_1992 = {
+    "EPSG:2180",
+    "http://www.opengis.net/def/crs/EPSG/0/2180",
+    "urn:ogc:def:crs:EPSG::2180",
+}
+WGS84 = {
+    "CRS84",
+    "OGC:CRS84",
+    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    "EPSG:4326",
+    "http://www.opengis.net/def/crs/EPSG/0/4326",
+}
+INPUTS = {
+    "lon",
+    "lat",
+    "x",
+    "y",
+    "crs",
+    "category",
+    "event_date",
+    "time_of_day",
+    "description",
+    "source",
+    "attachments",
+}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    media_type: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass
+class Submission:
+    lon: float | None = None  # CRS84, after conversion
+    lat: float | None = None
+    x: float | None = None  # EPSG:2180, when given so
+    y: float | None = None
+    category: str | None = None
+    event_date: date | None = None
+    time_of_day: str | None = None
+    description: str | None = None
+    source: str = "citizen"
+    attachments: list[Attachment] = field(default_factory=list)
+
+    @property
+    def srid(self) -> int:
+        return 2180 if self.x is not None else 4326
+
+
+def sniff_media_type(content: bytes) -> str | None:
+    """The type of a file from its first bytes; None if not one we accept."""
+    if content.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if content.startswith(b"%PDF-"):
+        return "application/pdf"
+    if len(content) >= 12 and content[4:8] == b"ftyp":
+        brand = content[8:12]
+        if brand.startswith(b"3g"):
+            return "video/3gpp"
+        if brand == b"qt  ":
+            return "video/quicktime"
+        return "video/mp4"
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _location(inputs: dict, sub: Submission, errors: list[FieldError]) -> None:
+    if "x" in inputs or "y" in inputs:
+        x, y = _number(inputs.get("x")), _number(inputs.get("y"))
+        crs = inputs.get("crs")
+        if crs not in PUWG_1992:
+            errors.append(
+                FieldError(
+                    "crs",
+                    "Dla współrzędnych x/y podaj układ EPSG:2180 (PUWG 1992).",
+                    "Give the CRS EPSG:2180 (PUWG 1992) for x/y coordinates.",
+                )
+            )
+        if x is None or y is None:
+            errors.append(
+                FieldError(
+                    "x",
+                    "Współrzędne x i y muszą być liczbami.",
+                    "Coordinates x and y must be numbers.",
+                )
+            )
+        else:
+            sub.x, sub.y = x, y
+        return
+    lon, lat = _number(inputs.get("lon")), _number(inputs.get("lat"))
+    crs = inputs.get("crs")
+    if crs is not None and crs not in WGS84:
+        errors.append(
+            FieldError(
+                "crs",
+                "Dla lon/lat dozwolony jest tylko układ CRS84 (WGS 84).",
+                "Only CRS84 (WGS 84) is allowed for lon/lat.",
+            )
+        )
+    if lon is None or lat is None:
+        errors.append(
+            FieldError(
+                "location",
+                "Podaj miejsce zagrożenia: lon i lat (CRS84) albo x, y i crs (EPSG:2180).",
+                "Give the place: lon and lat (CRS84), or x, y and crs (EPSG:2180).",
+            )
+        )
+    elif not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        errors.append(
+            FieldError(
+                "location",
+                "Nieprawidłowe współrzędne: długość -180..180, szerokość -90..90.",
+                "Invalid coordinates: longitude -180..180, latitude -90..90.",
+            )
+        )
+    else:
+        sub.lon, sub.lat = lon, lat
+
+
+def _attachments(value: Any, errors: list[FieldError]) -> list[Attachment]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        errors.append(
+            FieldError("attachments", "Załączniki podaj jako listę.", "Give attachments as a list.")
+        )
+        return []
+    if len(value) > MAX_ATTACHMENTS:
+        errors.append(
+            FieldError(
+                "attachments",
+                f"Najwyżej {MAX_ATTACHMENTS} załączniki.",
+                f"At most {MAX_ATTACHMENTS} attachments.",
+            )
+        )
+        return []
+    found: list[Attachment] = []
+    for number, item in enumerate(value, start=1):
+        where = f"attachments[{number}]"
+        if not isinstance(item, dict) or not isinstance(item.get("content"), str):
+            errors.append(
+                FieldError(
+                    where,
+                    "Załącznik to obiekt z polami name i content (base64).",
+                    "An attachment is an object with name and content (base64).",
+                )
+            )
+            continue
+        name = str(item.get("name") or f"zalacznik-{number}")[:255]
+        try:
+            content = base64.b64decode(item["content"], validate=True)
+        except (binascii.Error, ValueError):
+            errors.append(
+                FieldError(
+                    where,
+                    "Treść załącznika nie jest poprawnym base64.",
+                    "The attachment content is not valid base64.",
+                )
+            )
+            continue
+        if not content:
+            errors.append(FieldError(where, "Pusty załącznik.", "The attachment is empty."))
+        elif len(content) > MAX_ATTACHMENT_BYTES:
+            errors.append(
+                FieldError(
+                    where,
+                    f"Załącznik {name} jest większy niż 5 MB.",
+                    f"Attachment {name} is larger than 5 MB.",
+                )
+            )
+        elif (media_type := sniff_media_type(content)) is None:
+            errors.append(
+                FieldError(
+                    where,
+                    f"Niedozwolony typ pliku {name}: dozwolone JPEG, PNG, PDF, MP4, 3GP, MOV.",
+                    f"File type of {name} is not allowed: JPEG, PNG, PDF, MP4, 3GP, MOV are.",
+                )
+            )
+        else:
+            found.append(Attachment(name, media_type, content))
+    return found
+
+
+def parse_submission(inputs: Any) -> tuple[Submission, list[FieldError]]:
+    """Read the inputs of submit-threat; return what was understood and every problem."""
+    sub = Submission()
+    errors: list[FieldError] = []
+    if not isinstance(inputs, dict):
+        return sub, [
+            FieldError(
+                "inputs",
+                "Dane zgłoszenia muszą być obiektem JSON.",
+                "The submission must be a JSON object.",
+            )
+        ]
+    unknown = sorted(set(inputs) - INPUTS)
+    if unknown:
+        errors.append(
+            FieldError(
+                unknown[0],
+                f"Nieznane pola: {', '.join(unknown)}.",
+                f"Unknown fields: {', '.join(unknown)}.",
+            )
+        )
+    _location(inputs, sub, errors)
+
+    category = inputs.get("category")
+    if not isinstance(category, str) or not category.strip():
+        errors.append(
+            FieldError("category", "Wybierz kategorię zagrożenia.", "Choose a threat category.")
+        )
+    else:
+        sub.category = category.strip()
+
+    event_date = inputs.get("event_date")
+    if event_date not in (None, ""):
+        try:
+            sub.event_date = date.fromisoformat(str(event_date))
+        except ValueError:
+            errors.append(
+                FieldError(
+                    "event_date",
+                    "Data zdarzenia w formacie RRRR-MM-DD.",
+                    "Event date as YYYY-MM-DD.",
+                )
+            )
+        else:
+            if sub.event_date > datetime.now(WARSAW).date():
+                errors.append(
+                    FieldError(
+                        "event_date",
+                        "Data zdarzenia nie może być w przyszłości.",
+                        "The event date cannot be in the future.",
+                    )
+                )
+
+    time_of_day = inputs.get("time_of_day")
+    if time_of_day not in (None, ""):
+        if time_of_day not in TIMES_OF_DAY:
+            errors.append(
+                FieldError(
+                    "time_of_day",
+                    f"Pora dnia: jedna z {', '.join(TIMES_OF_DAY)}.",
+                    f"Time of day: one of {', '.join(TIMES_OF_DAY)}.",
+                )
+            )
+        else:
+            sub.time_of_day = time_of_day
+
+    description = inputs.get("description")
+    if description is not None:
+        if not isinstance(description, str):
+            errors.append(
+                FieldError("description", "Opis musi być tekstem.", "The description must be text.")
+            )
+        elif len(description.strip()) > MAX_DESCRIPTION:
+            errors.append(
+                FieldError(
+                    "description",
+                    f"Opis może mieć najwyżej {MAX_DESCRIPTION} znaków "
+                    f"(ma {len(description.strip())}).",
+                    f"The description may have at most {MAX_DESCRIPTION} characters "
+                    f"(it has {len(description.strip())}).",
+                )
+            )
+        else:
+            sub.description = description.strip() or None
+
+    source = inputs.get("source", "citizen")
+    if source not in SOURCES:
+        errors.append(
+            FieldError(
+                "source",
+                f"Źródło: jedno z {', '.join(SOURCES)}.",
+                f"Source: one of {', '.join(SOURCES)}.",
+            )
+        )
+    else:
+        sub.source = source
+
+    sub.attachments = _attachments(inputs.get("attachments"), errors)
+    return sub, errors

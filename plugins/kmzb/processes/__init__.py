@@ -1,0 +1,1 @@
+"""pygeoapi processes: thin adapters over kmzb.domain."""

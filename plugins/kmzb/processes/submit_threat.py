@@ -1,0 +1,142 @@
+"""Process `submit-threat`: a citizen (or partner, or police) reports a threat at a point."""
+
+from __future__ import annotations
+
+from pygeoapi.process.base import BaseProcessor
+
+from kmzb.db.pool import get_pool
+from kmzb.domain import reports
+from kmzb.domain.caller import current_caller
+from kmzb.domain.notices import EMERGENCY_NOTICE
+from kmzb.settings import load_settings
+
+PROCESS_METADATA = {
+    "version": "1.0.0",
+    "id": "submit-threat",
+    "title": {"pl": "Zgłoś zagrożenie", "en": "Report a threat"},
+    "description": {
+        "pl": "Zgłoszenie zagrożenia w punkcie. Trafia do jednostki Policji właściwej dla "
+        "miejsca. " + EMERGENCY_NOTICE["pl"],
+        "en": "Report a threat at a point. It goes to the police unit whose area holds the "
+        "point. " + EMERGENCY_NOTICE["en"],
+    },
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["zgłoszenie", "zagrożenie", "report", "threat"],
+    "links": [],
+    "inputs": {
+        "lon": {
+            "title": "Długość geograficzna (CRS84)",
+            "description": "Longitude, CRS84",
+            "schema": {"type": "number", "minimum": -180, "maximum": 180},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "lat": {
+            "title": "Szerokość geograficzna (CRS84)",
+            "description": "Latitude, CRS84",
+            "schema": {"type": "number", "minimum": -90, "maximum": 90},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "x": {
+            "title": "x (EPSG:2180, easting)",
+            "description": "Instead of lon/lat",
+            "schema": {"type": "number"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "y": {
+            "title": "y (EPSG:2180, northing)",
+            "description": "Instead of lon/lat",
+            "schema": {"type": "number"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "crs": {
+            "title": "Układ współrzędnych x/y",
+            "description": "EPSG:2180 for x/y",
+            "schema": {"type": "string"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "category": {
+            "title": "Kategoria zagrożenia",
+            "description": "Threat category code",
+            "schema": {"type": "string"},
+            "minOccurs": 1,
+            "maxOccurs": 1,
+        },
+        "event_date": {
+            "title": "Data zdarzenia",
+            "description": "Event date (YYYY-MM-DD)",
+            "schema": {"type": "string", "format": "date"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "time_of_day": {
+            "title": "Pora dnia",
+            "description": "morning/afternoon/evening/night",
+            "schema": {"type": "string", "enum": ["morning", "afternoon", "evening", "night"]},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "description": {
+            "title": "Opis",
+            "description": "Description, up to 500 characters",
+            "schema": {"type": "string", "maxLength": 500},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "source": {
+            "title": "Źródło",
+            "description": "citizen (default), partner, police",
+            "schema": {"type": "string", "enum": ["citizen", "partner", "police"]},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "attachments": {
+            "title": "Załączniki",
+            "description": "Up to 3 files of 5 MB: {name, content (base64)}",
+            "schema": {
+                "type": "array",
+                "maxItems": 3,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "content": {"type": "string", "contentEncoding": "base64"},
+                    },
+                },
+            },
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+    },
+    "outputs": {
+        "report": {
+            "title": "Przyjęte zgłoszenie",
+            "description": "The accepted report",
+            "schema": {"type": "object", "contentMediaType": "application/json"},
+        },
+    },
+    "example": {
+        "inputs": {
+            "lon": 19.9383,
+            "lat": 50.0614,
+            "category": "illegal_dumping",
+            "event_date": "2026-11-20",
+            "time_of_day": "evening",
+            "description": "Worki ze śmieciami przy wejściu do parku.",
+        },
+    },
+}
+
+
+class SubmitThreatProcessor(BaseProcessor):
+    def __init__(self, processor_def: dict) -> None:
+        super().__init__(processor_def, PROCESS_METADATA)
+
+    def execute(self, data: dict, outputs=None):
+        with get_pool().connection() as conn:
+            answer = reports.submit(conn, load_settings(), current_caller.get(), data)
+        return "application/json", answer

@@ -1,0 +1,131 @@
+"""Request hooks: the caller from the bearer token, closed write paths, error details.
+
+pygeoapi has no access control of its own. Every request passes here first:
+a token, when sent, must be valid (else 401, never a silent anonymous answer);
+the only writes are process executions, whose rules the domain enforces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from http import HTTPStatus
+
+from flask import Flask, Response, g, json, request
+
+from kmzb.auth import tokens
+from kmzb.domain.caller import Caller, current_caller
+from kmzb.domain.errors import DomainError, FieldError, invalid, unauthorized
+from kmzb.domain.notices import EMERGENCY_NOTICE
+from kmzb.service.responses import error_response
+from kmzb.settings import Settings
+
+MAX_BODY_BYTES = 25 * 1024 * 1024  # three 5 MB attachments in base64, and the rest
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+EXECUTION = re.compile(r"^/processes/(?P<process>[\w-]+)/execution/?$")
+SUBMISSION_PROCESSES = {"submit-threat"}
+
+
+def client_address(settings: Settings) -> str:
+    """The client's address; a proxy header only when configured (the last hop it added)."""
+    if settings.trusted_proxy_header:
+        forwarded = request.headers.get(settings.trusted_proxy_header, "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return request.remote_addr or "unknown"
+
+
+def _is_submission() -> bool:
+    match = EXECUTION.match(request.path)
+    return bool(match and match.group("process") in SUBMISSION_PROCESSES)
+
+
+def install(app: Flask, settings: Settings) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+    @app.before_request
+    def identify_caller() -> Response | None:
+        g.kmzb_domain_error = None
+        caller = Caller(address=client_address(settings))
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return error_response(
+                    unauthorized(
+                        "Use 'Authorization: Bearer <token>'.",
+                        "Użyj nagłówka 'Authorization: Bearer <token>'.",
+                    )
+                )
+            try:
+                caller = dataclasses.replace(
+                    tokens.verify(settings, token.strip()), address=caller.address
+                )
+            except DomainError as error:
+                return error_response(error)
+        g.kmzb_caller_reset = current_caller.set(caller)
+
+        if request.method not in SAFE_METHODS and not EXECUTION.match(request.path):
+            return error_response(
+                DomainError(
+                    pl="Ta usługa nie przyjmuje zapisu pod tym adresem.",
+                    en="This service accepts no writes at this address.",
+                    status=HTTPStatus.METHOD_NOT_ALLOWED,
+                    code="MethodNotAllowed",
+                )
+            )
+        if request.method == "POST" and EXECUTION.match(request.path):
+            try:
+                body = json.loads(request.get_data() or b"")
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or not isinstance(body.get("inputs", {}), dict):
+                return error_response(
+                    invalid(
+                        [
+                            FieldError(
+                                "body",
+                                'Treść żądania to obiekt JSON {"inputs": {...}}.',
+                                'The request body must be a JSON object {"inputs": {...}}.',
+                            )
+                        ]
+                    ),
+                    with_notice=_is_submission(),
+                )
+        return None
+
+    @app.after_request
+    def add_error_details(response: Response) -> Response:
+        error: DomainError | None = g.get("kmzb_domain_error")
+        if error is not None:
+            body = {"type": error.code, **error.body()}
+            if _is_submission():
+                body["notice"] = EMERGENCY_NOTICE
+            response.set_data(json.dumps(body, ensure_ascii=False))
+            response.mimetype = "application/json"
+            for name, value in error.headers.items():
+                response.headers[name] = value
+        return response
+
+    @app.teardown_request
+    def forget_caller(_exc: BaseException | None) -> None:
+        reset = g.pop("kmzb_caller_reset", None)
+        if reset is not None:
+            current_caller.reset(reset)
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+    def too_large(_error) -> Response:
+        return error_response(
+            DomainError(
+                pl="Żądanie jest za duże (najwyżej 3 załączniki po 5 MB). Nic nie zapisano.",
+                en="The request is too large (at most 3 attachments of 5 MB). Nothing was stored.",
+                status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                code="PayloadTooLarge",
+            ),
+            with_notice=True,
+        )
