@@ -94,6 +94,8 @@ def api(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
     env["KMZB_API_PORT"] = str(port)
     env["KMZB_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     env["PYGEOAPI_OPENAPI"] = str(tmp_path_factory.mktemp("openapi") / "openapi.yml")
+    # tests speak for many citizens: each request names its address in the header
+    env["KMZB_TRUSTED_PROXY_HEADER"] = "X-Forwarded-For"
     if server.embedded:
         env["KMZB_DB_NAME"] = TEST_DB
     else:
@@ -110,14 +112,18 @@ def api(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
         if process.poll() is not None:
             raise RuntimeError("the app exited during start-up")
         try:
-            if requests.get(f"{base}/", timeout=2).status_code == 200:
+            if requests.get(f"{base}/", timeout=10).status_code == 200:
                 break
-        except requests.ConnectionError:
-            pass
+        except requests.RequestException:
+            pass  # not listening yet, or still generating its OpenAPI document
         if time.monotonic() > deadline:
             process.kill()
             raise RuntimeError("the app did not answer within 60 s")
         time.sleep(0.3)
     yield base
     process.terminate()
-    process.wait(timeout=20)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise

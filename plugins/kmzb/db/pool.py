@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 
 from psycopg_pool import ConnectionPool
@@ -19,4 +20,7 @@ def get_pool() -> ConnectionPool:
         if _pool is None:
             url = connection.server_url(load_settings())
             _pool = ConnectionPool(url, min_size=1, max_size=8, open=True, name="kmzb")
+            # close explicitly at exit: left to the garbage collector, the pool's
+            # threads hold a stopping worker for seconds
+            atexit.register(_pool.close, timeout=2)
         return _pool
