@@ -542,3 +542,18 @@ def test_processes_through_owslib(api, token_for) -> None:
     )
     assert reviewed["status"] == "verification" and reviewed["version"] == 2
     officer.headers.pop("Authorization", None)  # OWSLib shares its header dict between clients
+
+
+def test_public_threats_collection_follows_the_review(api, token_for) -> None:
+    officer = token_for("officer", "KMP-1261")
+    confirmed, joke = _new_report(api), _new_report(api)
+    for ref, last in ((confirmed, "confirmed"), (joke, "joke_or_mistake")):
+        assert review(api, officer, reference=ref, status="verification", version=1).ok
+        assert review(api, officer, reference=ref, status=last, version=2).ok
+    url = f"{api}/collections/threats/items"
+    shown = requests.get(f"{url}/{confirmed}", params={"f": "json"}, timeout=30)
+    assert shown.status_code == 200
+    properties = shown.json()["properties"]
+    assert properties["status"] == "confirmed" and properties["police_unit"] == "KMP-1261"
+    assert not {"reporter_hash", "note", "actor"} & set(properties)
+    assert requests.get(f"{url}/{joke}", params={"f": "json"}, timeout=30).status_code == 404
