@@ -172,6 +172,21 @@ def load_statistics_cmd(
     )
 
 
+@load.command("demo")
+@click.option("--reports", "count", type=int, required=True, help="how many reports to add")
+@click.option(
+    "--years", type=int, default=3, show_default=True, help="spread over the last N years"
+)
+@click.pass_context
+@_fail_cleanly
+def load_demo_cmd(ctx: click.Context, count: int, years: int) -> None:
+    """Add N plausible reports (population-weighted, real category and status mix)."""
+    from kmzb.loaders.demo import load_demo
+
+    url = bring_up(_settings(ctx))
+    _print_summaries(load_demo(url, count, click.echo, years))
+
+
 @load.command("all")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="folder of the real data")
 @click.pass_context
