@@ -23,6 +23,8 @@ from kmzb.settings import Settings
 MAX_BODY_BYTES = 25 * 1024 * 1024  # three 5 MB attachments in base64, and the rest
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 EXECUTION = re.compile(r"^/processes/(?P<process>[\w-]+)/execution/?$")
+ITEMS = re.compile(r"^/collections/[\w-]+/items/?$")
+QUERY_TYPES = {"application/query-cql-json", "application/json"}
 SUBMISSION_PROCESSES = {"submit-threat"}
 
 
@@ -66,7 +68,17 @@ def install(app: Flask, settings: Settings) -> None:
                 return error_response(error)
         g.kmzb_caller_reset = current_caller.set(caller)
 
-        if request.method not in SAFE_METHODS and not EXECUTION.match(request.path):
+        # POST to items with a CQL2-JSON body is a query (OGC API Features Part 3)
+        is_query = (
+            request.method == "POST"
+            and ITEMS.match(request.path) is not None
+            and request.mimetype in QUERY_TYPES
+        )
+        if (
+            request.method not in SAFE_METHODS
+            and not EXECUTION.match(request.path)
+            and not is_query
+        ):
             return error_response(
                 DomainError(
                     pl="Ta usługa nie przyjmuje zapisu pod tym adresem.",

@@ -1,0 +1,392 @@
+"""A pygeoapi feature provider in which PostGIS builds the GeoJSON.
+
+pygeoapi's stock PostgreSQL provider maps rows through SQLAlchemy's ORM and
+Shapely, feature by feature, in Python; at national scale the service then
+spends many times more than the query. Here one SQL statement filters, sorts,
+pages, reprojects and serialises: PostGIS returns the features as one JSON
+array and Python only hands it on. Reusable for any table or view:
+
+    providers:
+      - type: feature
+        name: kmzb.providers.postgis.PostGISProvider
+        data: {host: …, port: …, dbname: …, user: …, password: …, search_path: [schema]}
+        table: my_view            # or table
+        id_field: id
+        geom_field: geom          # stored in the storage CRS below
+        time_field: reported_on   # optional, for ?datetime=
+        storage_crs: http://www.opengis.net/def/crs/OGC/1.3/CRS84
+        count_limit: 10000        # numberMatched is exact up to here, omitted above
+
+Identifiers come only from the table's own columns (an allow-list read from
+the catalogue); every value is a bound parameter. CQL2 filters are translated
+by pygeofilter's SQLAlchemy backend and compiled with bound parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from geoalchemy2 import Geometry
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+from pygeoapi.provider.base import (
+    BaseProvider,
+    ProviderConnectionError,
+    ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
+    ProviderQueryError,
+)
+from pyproj import CRS
+from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, column
+from sqlalchemy.dialects import postgresql
+
+LOGGER = logging.getLogger(__name__)
+
+JSON_TYPES = {
+    "smallint": ("integer", None),
+    "integer": ("integer", None),
+    "bigint": ("integer", None),
+    "numeric": ("number", None),
+    "real": ("number", None),
+    "double precision": ("number", None),
+    "boolean": ("boolean", None),
+    "date": ("string", "date"),
+    "timestamp with time zone": ("string", "date-time"),
+    "timestamp without time zone": ("string", "date-time"),
+}
+SQLALCHEMY_TYPES = {"integer": Integer, "number": Float, "boolean": Boolean}
+DEFAULT_COUNT_LIMIT = 10_000
+
+_pools: dict[str, ConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(conninfo: str) -> ConnectionPool:
+    with _pools_lock:
+        if conninfo not in _pools:
+            _pools[conninfo] = ConnectionPool(
+                conninfo, min_size=1, max_size=4, open=True, name="postgis-provider"
+            )
+        return _pools[conninfo]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str
+    json_type: str
+    json_format: str | None
+
+
+@lru_cache(maxsize=64)
+def _columns(conninfo: str, schema: str, relation: str) -> tuple[Column, ...]:
+    with _pool(conninfo).connection() as conn:
+        rows = conn.execute(
+            """SELECT column_name, data_type, udt_name FROM information_schema.columns
+               WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position""",
+            (schema, relation),
+        ).fetchall()
+    found = []
+    for name, data_type, udt in rows:
+        if udt == "geometry":
+            found.append(Column(name, "geometry", "geometry", None))
+            continue
+        json_type, json_format = JSON_TYPES.get(data_type, ("string", None))
+        found.append(Column(name, data_type, json_type, json_format))
+    return tuple(found)
+
+
+@lru_cache(maxsize=32)
+def _output_srid(crs_uri: str) -> tuple[int, bool]:
+    """EPSG code of a CRS and whether its first axis is northing (lat/lon, 2180)."""
+    crs = CRS.from_user_input(crs_uri)
+    if "CRS84" in crs_uri:
+        return 4326, False
+    epsg = crs.to_epsg()
+    if epsg is None:
+        raise ProviderInvalidQueryError(user_msg=f"unsupported CRS {crs_uri}")
+    first_axis = crs.axis_info[0].direction.lower() if crs.axis_info else "east"
+    return epsg, first_axis in ("north", "south")
+
+
+def _parse_instant(value: str) -> str | None:
+    value = value.strip()
+    return None if value in ("", "..") else value
+
+
+class PostGISProvider(BaseProvider):
+    """Features from a PostGIS table or view, serialised by PostGIS."""
+
+    def __init__(self, provider_def: dict) -> None:
+        super().__init__(provider_def)
+        data = self.data
+        search_path = data.get("search_path") or ["public"]
+        self.schema = search_path[0]
+        self.relation = provider_def["table"]
+        self.geom_field = provider_def.get("geom_field", "geom")
+        self.count_limit = int(provider_def.get("count_limit", DEFAULT_COUNT_LIMIT))
+        self.conninfo = psycopg.conninfo.make_conninfo(
+            host=data.get("host"),
+            port=data.get("port"),
+            dbname=data.get("dbname"),
+            user=data.get("user"),
+            password=data.get("password"),
+            application_name="pygeoapi-postgis",
+        )
+        try:
+            columns = _columns(self.conninfo, self.schema, self.relation)
+        except psycopg.OperationalError as exc:
+            raise ProviderConnectionError(user_msg="database unreachable") from exc
+        if not columns:
+            raise ProviderQueryError(user_msg=f"no relation {self.schema}.{self.relation}")
+        self.columns = {c.name: c for c in columns}
+        if self.id_field not in self.columns or self.geom_field not in self.columns:
+            raise ProviderQueryError(user_msg="id_field or geom_field is not a column")
+        self._fields = self.get_fields()
+
+    # --- metadata -----------------------------------------------------------------
+
+    def get_fields(self) -> dict:
+        fields = {}
+        for c in self.columns.values():
+            if c.json_type == "geometry":
+                continue
+            fields[c.name] = {"type": c.json_type}
+            if c.json_format:
+                fields[c.name]["format"] = c.json_format
+        return fields
+
+    # --- SQL building -------------------------------------------------------------
+
+    def _relation(self) -> sql.Composable:
+        return sql.Identifier(self.schema, self.relation)
+
+    def _geometry_sql(self, crs_transform_spec) -> tuple[sql.Composable, int]:
+        geom = sql.Identifier(self.geom_field)
+        target = getattr(crs_transform_spec, "target_crs_uri", None)
+        if not target:
+            return sql.SQL("ST_AsGeoJSON({}, 6, 0)::json").format(geom), 6
+        srid, flip = _output_srid(str(target))
+        digits = 6 if CRS.from_epsg(srid).is_geographic else 2
+        expression = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(srid))
+        if flip:
+            expression = sql.SQL("ST_FlipCoordinates({})").format(expression)
+        # options 0: no "crs" member (the Content-Crs header says it)
+        return (
+            sql.SQL("ST_AsGeoJSON({}, {}, 0)::json").format(expression, sql.Literal(digits)),
+            digits,
+        )
+
+    def _feature_sql(self, select_properties, skip_geometry, crs_transform_spec) -> sql.Composable:
+        names = [n for n, c in self.columns.items() if c.json_type != "geometry"]
+        if select_properties:
+            names = [n for n in names if n in select_properties]
+        pairs = (
+            sql.SQL(", ").join(
+                sql.SQL("{}, {}").format(sql.Literal(n), sql.Identifier(n)) for n in names
+            )
+            if names
+            else sql.SQL("")
+        )
+        geometry = (
+            sql.SQL("NULL::json") if skip_geometry else self._geometry_sql(crs_transform_spec)[0]
+        )
+        return sql.SQL(
+            "json_build_object('type', 'Feature', 'id', {id}, 'geometry', {geometry}, "
+            "'properties', json_build_object({pairs}))"
+        ).format(id=sql.Identifier(self.id_field), geometry=geometry, pairs=pairs)
+
+    def _where(self, bbox, datetime_, properties, filterq) -> tuple[sql.Composable, dict]:
+        clauses: list[sql.Composable] = []
+        params: dict[str, Any] = {}
+        if bbox:
+            if len(bbox) == 6:
+                bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
+            params.update({f"k_b{i}": float(v) for i, v in enumerate(bbox)})
+            srid = self.storage_crs.to_epsg() or 4326
+            clauses.append(
+                sql.SQL(
+                    "ST_Intersects({}, ST_MakeEnvelope(%(k_b0)s, %(k_b1)s, %(k_b2)s, %(k_b3)s, {}))"
+                ).format(sql.Identifier(self.geom_field), sql.Literal(srid))
+            )
+        if datetime_ and self.time_field in self.columns:
+            field = sql.Identifier(self.time_field)
+            if "/" in datetime_:
+                start, end = (_parse_instant(v) for v in datetime_.split("/", 1))
+                if start:
+                    params["k_t0"] = start
+                    clauses.append(sql.SQL("{} >= %(k_t0)s::timestamptz").format(field))
+                if end:
+                    params["k_t1"] = end
+                    clauses.append(sql.SQL("{} <= %(k_t1)s::timestamptz").format(field))
+            else:
+                params["k_t"] = datetime_
+                clauses.append(sql.SQL("{}::date = %(k_t)s::timestamptz::date").format(field))
+        for i, (name, value) in enumerate(properties or []):
+            if name not in self.columns:
+                raise ProviderInvalidQueryError(user_msg=f"unknown property {name}")
+            params[f"k_p{i}"] = str(value)
+            clauses.append(
+                sql.SQL("{}::text = %({})s").format(sql.Identifier(name), sql.SQL(f"k_p{i}"))
+            )
+        if filterq is not None:
+            text, values = self._cql_sql(filterq)
+            clauses.append(sql.SQL("(") + sql.SQL(text) + sql.SQL(")"))
+            params.update(values)
+        where = sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("TRUE")
+        return where, params
+
+    def _check_attributes(self, node) -> None:
+        """Every property a filter names must be a column (else a clear 400); geometry
+        literals in CRS84 are given as EPSG:4326 (same lon/lat order in PostGIS),
+        which the SQL backend can turn into an SRID."""
+        from pygeofilter import ast, values
+
+        if isinstance(node, ast.Attribute):
+            if node.name not in self.columns:
+                raise ProviderInvalidQueryError(user_msg=f"unknown property in filter: {node.name}")
+            return
+        if isinstance(node, values.Geometry):
+            name = (node.geometry.get("crs") or {}).get("properties", {}).get("name", "")
+            epsg = 4326 if not name or "CRS84" in name else _output_srid(name)[0]
+            node.geometry["crs"] = {"properties": {"name": f"urn:ogc:def:crs:EPSG::{epsg}"}}
+            return
+        for child in getattr(node, "get_sub_nodes", lambda: [])() or []:
+            self._check_attributes(child)
+
+    def _cql_sql(self, filterq) -> tuple[str, dict]:
+        """pygeofilter's AST as SQL text with named bound parameters."""
+        from pygeofilter.backends.sqlalchemy import to_filter
+
+        self._check_attributes(filterq)
+
+        mapping = {}
+        for name, c in self.columns.items():
+            if c.json_type == "geometry":
+                kind = Geometry(srid=self.storage_crs.to_epsg() or 4326)
+            elif c.json_format == "date":
+                kind = Date()
+            elif c.json_format == "date-time":
+                kind = DateTime(timezone=True)
+            else:
+                kind = SQLALCHEMY_TYPES.get(c.json_type, String)()
+            mapping[name] = column(name, kind)
+        try:
+            clause = to_filter(filterq, mapping)
+            compiled = clause.compile(
+                dialect=postgresql.psycopg.dialect(), compile_kwargs={"render_postcompile": True}
+            )
+        except Exception as exc:  # pygeofilter raises many kinds for a bad filter
+            raise ProviderInvalidQueryError(user_msg=f"invalid filter: {exc}") from exc
+        # SQLAlchemy's psycopg dialect renders %(name)s placeholders; keep them apart
+        # from ours (k_*) and escape nothing else: the text holds no values.
+        return str(compiled), dict(compiled.params)
+
+    def _order(self, sortby) -> sql.Composable:
+        terms = []
+        for item in sortby or []:
+            name = item["property"]
+            if name not in self.columns:
+                raise ProviderInvalidQueryError(user_msg=f"cannot sort by {name}")
+            direction = sql.SQL("DESC") if item.get("order") == "-" else sql.SQL("ASC")
+            terms.append(sql.SQL("{} {}").format(sql.Identifier(name), direction))
+        terms.append(sql.Identifier(self.id_field))
+        return sql.SQL(", ").join(terms)
+
+    # --- queries --------------------------------------------------------------------
+
+    def _run(self, statement: sql.Composable, params: dict):
+        try:
+            with _pool(self.conninfo).connection() as conn:
+                return conn.execute(statement, params).fetchone()
+        except psycopg.errors.DataError as exc:
+            message = exc.diag.message_primary
+            raise ProviderInvalidQueryError(user_msg=f"invalid value: {message}") from exc
+        except psycopg.errors.UndefinedFunction as exc:
+            raise ProviderInvalidQueryError(
+                user_msg="filter not supported for these types"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            raise ProviderConnectionError(user_msg="database unreachable") from exc
+        except psycopg.Error as exc:
+            LOGGER.error("query failed: %s", exc)
+            raise ProviderQueryError(user_msg="query failed") from exc
+
+    def query(
+        self,
+        offset=0,
+        limit=10,
+        resulttype="results",
+        bbox=None,
+        datetime_=None,
+        properties=None,
+        sortby=None,
+        select_properties=None,
+        skip_geometry=False,
+        q=None,
+        filterq=None,
+        crs_transform_spec=None,
+        **kwargs,
+    ) -> dict:
+        where, params = self._where(bbox, datetime_, properties, filterq)
+        relation = self._relation()
+        response: dict[str, Any] = {"type": "FeatureCollection", "features": []}
+        if resulttype == "hits":
+            row = self._run(
+                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(relation, where), params
+            )
+            response["numberMatched"] = row[0]
+            response["numberReturned"] = 0
+            return response
+        statement = sql.SQL(
+            "SELECT coalesce(json_agg(f ORDER BY n), '[]'::json) FROM ("
+            "  SELECT {feature} AS f, row_number() OVER () AS n FROM ("
+            "    SELECT * FROM {relation} WHERE {where} ORDER BY {order}"
+            "    LIMIT %(k_limit)s OFFSET %(k_offset)s) page) features"
+        ).format(
+            feature=self._feature_sql(select_properties, skip_geometry, crs_transform_spec),
+            relation=relation,
+            where=where,
+            order=self._order(sortby),
+        )
+        features = self._run(statement, {**params, "k_limit": int(limit), "k_offset": int(offset)})[
+            0
+        ]
+        response["features"] = features
+        response["numberReturned"] = len(features)
+        if self.count:
+            matched = self._count(relation, where, params, offset, len(features), limit)
+            if matched is not None:
+                response["numberMatched"] = matched
+        return response
+
+    def _count(self, relation, where, params, offset, returned, limit) -> int | None:
+        """Exact numberMatched when it is at most count_limit; None (omitted) above."""
+        if returned < limit:  # the last page tells the count for free
+            return offset + returned
+        row = self._run(
+            sql.SQL(
+                "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT %(k_cap)s) capped"
+            ).format(relation, where),
+            {**params, "k_cap": self.count_limit + 1},
+        )
+        return row[0] if row[0] <= self.count_limit else None
+
+    def get(self, identifier, crs_transform_spec=None, **kwargs) -> dict:
+        statement = sql.SQL("SELECT {feature} FROM {relation} WHERE {id}::text = %(k_id)s").format(
+            feature=self._feature_sql(None, False, crs_transform_spec),
+            relation=self._relation(),
+            id=sql.Identifier(self.id_field),
+        )
+        row = self._run(statement, {"k_id": str(identifier)})
+        if row is None:
+            raise ProviderItemNotFoundError(user_msg=f"no item {identifier}")
+        return row[0]
+
+    def __repr__(self) -> str:
+        return f"<PostGISProvider> {self.schema}.{self.relation}"
