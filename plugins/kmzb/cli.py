@@ -181,10 +181,12 @@ def load_statistics_cmd(
 @_fail_cleanly
 def load_demo_cmd(ctx: click.Context, count: int, years: int) -> None:
     """Add N plausible reports (population-weighted, real category and status mix)."""
+    from kmzb.db import aggregates
     from kmzb.loaders.demo import load_demo
 
     url = bring_up(_settings(ctx))
     _print_summaries(load_demo(url, count, click.echo, years))
+    click.echo(f"public_threat_cells refreshed in {aggregates.refresh(url):.1f} s")
 
 
 @load.command("all")
@@ -198,6 +200,17 @@ def load_all_cmd(ctx: click.Context, data_dir: Path | None) -> None:
     settings = _settings(ctx)
     url = bring_up(settings)
     _print_summaries(load_all(url, _data_dir(settings, data_dir), click.echo))
+
+
+@main.command("refresh-aggregates")
+@click.pass_context
+@_fail_cleanly
+def refresh_aggregates_cmd(ctx: click.Context) -> None:
+    """Recompute the map's grid of threat counts (tiles and WMS at small scales)."""
+    from kmzb.db import aggregates
+
+    url = bring_up(_settings(ctx))
+    click.echo(f"public_threat_cells refreshed in {aggregates.refresh(url):.1f} s")
 
 
 @main.group()

@@ -10,17 +10,28 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import click
 
-from kmzb.db import cluster
+from kmzb.db import aggregates, cluster
 from kmzb.db.setup import bring_up
 from kmzb.loaders.all import load_all
 from kmzb.settings import Settings
 
 GUNICORN_WORKERS = 2
+AGGREGATE_REFRESH_SECONDS = 300
+
+
+def _refresh_aggregates_periodically(url: str, stop: threading.Event) -> None:
+    """The visibility windows change the public set with no write: refresh on a clock."""
+    while not stop.wait(AGGREGATE_REFRESH_SECONDS):
+        try:
+            aggregates.refresh(url)
+        except Exception as exc:  # keep serving; say what failed
+            click.echo(f"refreshing map aggregates failed: {exc}", err=True)
 
 
 def _gunicorn(settings: Settings) -> subprocess.Popen:
@@ -67,6 +78,11 @@ def run_all(settings: Settings) -> None:
         for summary in load_all(url, settings.data_dir, click.echo):
             click.echo(summary.line())
 
+    aggregates.refresh(url)
+    stop_refreshing = threading.Event()
+    threading.Thread(
+        target=_refresh_aggregates_periodically, args=(url, stop_refreshing), daemon=True
+    ).start()
     api = _gunicorn(settings)
 
     def stop(*_args) -> None:
@@ -86,6 +102,7 @@ def run_all(settings: Settings) -> None:
     except KeyboardInterrupt:
         click.echo("\nstopping…")
     finally:
+        stop_refreshing.set()
         if api.poll() is None:
             api.terminate()
             try:

@@ -1,0 +1,126 @@
+"""Vector tiles (MVT) of public threats that stay fast with millions of reports.
+
+A pygeoapi tile provider: pygeoapi's MVT-postgresql provider describes the
+tileset (tile matrix sets, metadata, limits); this class only changes how a
+tile is made. Below `detail_zoom` a tile carries the cells of the precomputed
+grid `kmzb.public_threat_cells` (count and confirmed count per cell, 64 x 64
+cells per tile), so a tile of the whole country reads a few thousand rows,
+never millions of points. From `detail_zoom` on it carries the reports
+themselves (id, category, status), read from the public view through the
+Web Mercator expression index.
+
+    providers:
+      - type: tile
+        name: kmzb.providers.tiles.ThreatTileProvider
+        data: {host: …, …, search_path: [kmzb]}
+        table: public_threats
+        id_field: id
+        geom_field: geom
+        options: {zoom: {min: 0, max: 18}, schemes: [WebMercatorQuad], detail_zoom: 14}
+        format: {name: pbf, mimetype: application/vnd.mapbox-vector-tile}
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+from pygeoapi.models.provider.base import TileMatrixSetEnum
+from pygeoapi.provider.base import ProviderConnectionError
+from pygeoapi.provider.base_mvt import BaseMVTProvider
+from pygeoapi.provider.mvt_postgresql import MVTPostgreSQLProvider
+from pygeoapi.provider.tile import ProviderTileNotFoundError
+
+from kmzb.providers.postgis import _columns, _pool
+
+CELLS_TILE = """
+WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env)
+SELECT ST_AsMVT(tile, 'threat_cells', 4096, 'geom') FROM (
+    SELECT ST_AsMVTGeom(c.geom, bounds.env, 4096, 64, true) AS geom, c.n AS count,
+           c.confirmed
+    FROM kmzb.public_threat_cells c, bounds
+    WHERE c.z = %(z)s AND c.geom && bounds.env
+) tile
+"""
+
+POINTS_TILE = """
+WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env)
+SELECT ST_AsMVT(tile, 'threats', 4096, 'geom') FROM (
+    SELECT ST_AsMVTGeom(ST_Transform(r.geom, 3857), bounds.env, 4096, 64, true) AS geom,
+           r.public_ref AS id, r.category, r.status
+    FROM kmzb.reports r
+    JOIN kmzb.public_threats p ON p.id = r.public_ref, bounds
+    WHERE ST_Transform(r.geom, 3857)::geometry(Point, 3857) && bounds.env
+) tile
+"""
+
+
+class PostGISTileProvider(MVTPostgreSQLProvider):
+    """MVT straight from a PostGIS table or view, one statement per tile.
+
+    pygeoapi's MVT-postgresql provider describes the tileset; this class keeps
+    that and replaces the SQLAlchemy machinery (whose engine cache cannot take
+    the tile options) with one psycopg statement per tile.
+    """
+
+    def __init__(self, provider_def: dict) -> None:
+        BaseMVTProvider.__init__(self, provider_def)
+        data = provider_def["data"]
+        self.schema = (data.get("search_path") or ["public"])[0]
+        self.table = provider_def["table"]
+        self.geom = provider_def.get("geom_field", "geom")
+        self.id_field = provider_def.get("id_field")
+        options = provider_def.get("options") or {}
+        self.detail_zoom = int(options.get("detail_zoom", 14))
+        self.conninfo = psycopg.conninfo.make_conninfo(
+            host=data.get("host"),
+            port=data.get("port"),
+            dbname=data.get("dbname"),
+            user=data.get("user"),
+            password=data.get("password"),
+            application_name="pygeoapi-tiles",
+        )
+        self.columns = _columns(self.conninfo, self.schema, self.table)
+        self._fields = {
+            c.name: {"type": c.json_type} for c in self.columns if c.json_type != "geometry"
+        }
+
+    def get_fields(self) -> dict:
+        return self._fields
+
+    def get_tiling_schemes(self):
+        return [TileMatrixSetEnum.WEBMERCATORQUAD.value]
+
+    def tile_statement(self, z: int) -> sql.Composable:
+        names = [c.name for c in self.columns if c.json_type != "geometry"]
+        return sql.SQL(
+            "WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env) "
+            "SELECT ST_AsMVT(tile, {layer}, 4096, 'geom') FROM ("
+            "  SELECT ST_AsMVTGeom(ST_Transform({geom}, 3857), bounds.env, 4096, 64, true) AS geom,"
+            "         {columns}"
+            "  FROM {relation}, bounds"
+            "  WHERE {geom} && ST_Transform(bounds.env, 4326)) tile"
+        ).format(
+            layer=sql.Literal(self.table),
+            geom=sql.Identifier(self.geom),
+            columns=sql.SQL(", ").join(sql.Identifier(n) for n in names),
+            relation=sql.Identifier(self.schema, self.table),
+        )
+
+    def get_tiles(self, layer="default", tileset=None, z=None, y=None, x=None, format_=None):
+        z, y, x = map(int, [z, y, x])
+        schemes = [s for s in self.get_tiling_schemes() if s.tileMatrixSet == tileset]
+        if not schemes or not self.is_in_limits(schemes[0], z, x, y):
+            raise ProviderTileNotFoundError
+        try:
+            with _pool(self.conninfo).connection() as conn:
+                row = conn.execute(self.tile_statement(z), {"z": z, "x": x, "y": y}).fetchone()
+        except psycopg.OperationalError as exc:
+            raise ProviderConnectionError(user_msg="database unreachable") from exc
+        return bytes(row[0]) if row and row[0] else None
+
+
+class ThreatTileProvider(PostGISTileProvider):
+    """Public threats: grid cells below detail_zoom, the reports from it on."""
+
+    def tile_statement(self, z: int) -> sql.Composable:
+        return sql.SQL(CELLS_TILE if z < self.detail_zoom else POINTS_TILE)
