@@ -24,9 +24,11 @@ by pygeofilter's SQLAlchemy backend and compiled with bound parameters.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -72,6 +74,8 @@ def _pool(conninfo: str) -> ConnectionPool:
             _pools[conninfo] = ConnectionPool(
                 conninfo, min_size=1, max_size=4, open=True, name="postgis-provider"
             )
+            # closed explicitly: left to the collector, its threads delay a worker's exit
+            atexit.register(_pools[conninfo].close, timeout=2)
         return _pools[conninfo]
 
 
@@ -115,8 +119,17 @@ def _output_srid(crs_uri: str) -> tuple[int, bool]:
 
 
 def _parse_instant(value: str) -> str | None:
+    """An RFC 3339 date or date-time, or None for an open end ('..')."""
     value = value.strip()
-    return None if value in ("", "..") else value
+    if value in ("", ".."):
+        return None
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ProviderInvalidQueryError(
+            user_msg=f"datetime {value!r} is not an RFC 3339 date or date-time"
+        ) from exc
+    return value
 
 
 class PostGISProvider(BaseProvider):
@@ -145,8 +158,10 @@ class PostGISProvider(BaseProvider):
         if not columns:
             raise ProviderQueryError(user_msg=f"no relation {self.schema}.{self.relation}")
         self.columns = {c.name: c for c in columns}
-        if self.id_field not in self.columns or self.geom_field not in self.columns:
-            raise ProviderQueryError(user_msg="id_field or geom_field is not a column")
+        if self.id_field not in self.columns:
+            raise ProviderQueryError(user_msg="id_field is not a column")
+        if self.geom_field not in self.columns:
+            self.geom_field = None  # a table without geometry: features with null geometry
         self._fields = self.get_fields()
 
     # --- metadata -----------------------------------------------------------------
@@ -194,7 +209,9 @@ class PostGISProvider(BaseProvider):
             else sql.SQL("")
         )
         geometry = (
-            sql.SQL("NULL::json") if skip_geometry else self._geometry_sql(crs_transform_spec)[0]
+            sql.SQL("NULL::json")
+            if skip_geometry or self.geom_field is None
+            else self._geometry_sql(crs_transform_spec)[0]
         )
         return sql.SQL(
             "json_build_object('type', 'Feature', 'id', {id}, 'geometry', {geometry}, "
@@ -204,6 +221,8 @@ class PostGISProvider(BaseProvider):
     def _where(self, bbox, datetime_, properties, filterq) -> tuple[sql.Composable, dict]:
         clauses: list[sql.Composable] = []
         params: dict[str, Any] = {}
+        if bbox and self.geom_field is None:
+            raise ProviderInvalidQueryError(user_msg="this collection has no geometry")
         if bbox:
             if len(bbox) == 6:
                 bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
@@ -216,17 +235,20 @@ class PostGISProvider(BaseProvider):
             )
         if datetime_ and self.time_field in self.columns:
             field = sql.Identifier(self.time_field)
+            # a date column compares with dates, a timestamp with instants
+            kind = "date" if self.columns[self.time_field].json_format == "date" else "timestamptz"
+            cast = sql.SQL(kind)
             if "/" in datetime_:
                 start, end = (_parse_instant(v) for v in datetime_.split("/", 1))
                 if start:
                     params["k_t0"] = start
-                    clauses.append(sql.SQL("{} >= %(k_t0)s::timestamptz").format(field))
+                    clauses.append(sql.SQL("{} >= %(k_t0)s::{}").format(field, cast))
                 if end:
                     params["k_t1"] = end
-                    clauses.append(sql.SQL("{} <= %(k_t1)s::timestamptz").format(field))
+                    clauses.append(sql.SQL("{} <= %(k_t1)s::{}").format(field, cast))
             else:
-                params["k_t"] = datetime_
-                clauses.append(sql.SQL("{}::date = %(k_t)s::timestamptz::date").format(field))
+                params["k_t"] = _parse_instant(datetime_)
+                clauses.append(sql.SQL("{}::date = %(k_t)s::date").format(field))
         for i, (name, value) in enumerate(properties or []):
             if name not in self.columns:
                 raise ProviderInvalidQueryError(user_msg=f"unknown property {name}")
