@@ -8,13 +8,13 @@ run: bootstrap
 	.venv/bin/kmzb run
 
 test: bootstrap
-	.venv/bin/ruff check plugins tests
-	.venv/bin/ruff format --check plugins tests
+	.venv/bin/ruff check plugins tests bench
+	.venv/bin/ruff format --check plugins tests bench
 	.venv/bin/pytest
 
 lint: bootstrap
-	.venv/bin/ruff check plugins tests
-	.venv/bin/ruff format --check plugins tests
+	.venv/bin/ruff check plugins tests bench
+	.venv/bin/ruff format --check plugins tests bench
 
 db-up: bootstrap
 	.venv/bin/kmzb db up

@@ -19,7 +19,14 @@ def get_pool() -> ConnectionPool:
     with _lock:
         if _pool is None:
             url = connection.server_url(load_settings())
-            _pool = ConnectionPool(url, min_size=1, max_size=8, open=True, name="kmzb")
+            _pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=8,
+                open=True,
+                name="kmzb",
+                kwargs={"options": "-c jit=off"},  # short transactions: never worth JIT
+            )
             # close explicitly at exit: left to the garbage collector, the pool's
             # threads hold a stopping worker for seconds
             atexit.register(_pool.close, timeout=2)

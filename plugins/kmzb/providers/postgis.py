@@ -68,6 +68,25 @@ _pools: dict[str, ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
 
+# Sessions of a read service: short queries, many at once on few cores. JIT
+# compilation and parallel workers cost more than they save on a LIMITed page;
+# synchronized seq scans would let unsorted pages start at different places.
+SESSION_OPTIONS = "-c jit=off -c max_parallel_workers_per_gather=0 -c synchronize_seqscans=off"
+
+
+def provider_conninfo(data: dict, application_name: str) -> str:
+    """libpq connection string from a pygeoapi provider's `data` block."""
+    return psycopg.conninfo.make_conninfo(
+        host=data.get("host"),
+        port=data.get("port"),
+        dbname=data.get("dbname"),
+        user=data.get("user"),
+        password=data.get("password"),
+        application_name=application_name,
+        options=SESSION_OPTIONS,
+    )
+
+
 def _pool(conninfo: str) -> ConnectionPool:
     with _pools_lock:
         if conninfo not in _pools:
@@ -143,14 +162,7 @@ class PostGISProvider(BaseProvider):
         self.relation = provider_def["table"]
         self.geom_field = provider_def.get("geom_field", "geom")
         self.count_limit = int(provider_def.get("count_limit", DEFAULT_COUNT_LIMIT))
-        self.conninfo = psycopg.conninfo.make_conninfo(
-            host=data.get("host"),
-            port=data.get("port"),
-            dbname=data.get("dbname"),
-            user=data.get("user"),
-            password=data.get("password"),
-            application_name="pygeoapi-postgis",
-        )
+        self.conninfo = provider_conninfo(data, "pygeoapi-postgis")
         try:
             columns = _columns(self.conninfo, self.schema, self.relation)
         except psycopg.OperationalError as exc:
@@ -310,6 +322,11 @@ class PostGISProvider(BaseProvider):
         return str(compiled), dict(compiled.params)
 
     def _order(self, sortby) -> sql.Composable:
+        """ORDER BY for sortby; none by default: sorting every match of a city-wide
+        bbox to return its first page costs more than the page (pages still come in a
+        stable storage order, synchronized scans being off)."""
+        if not sortby:
+            return sql.SQL("")
         terms = []
         for item in sortby or []:
             name = item["property"]
@@ -318,7 +335,7 @@ class PostGISProvider(BaseProvider):
             direction = sql.SQL("DESC") if item.get("order") == "-" else sql.SQL("ASC")
             terms.append(sql.SQL("{} {}").format(sql.Identifier(name), direction))
         terms.append(sql.Identifier(self.id_field))
-        return sql.SQL(", ").join(terms)
+        return sql.SQL("ORDER BY ") + sql.SQL(", ").join(terms)
 
     # --- queries --------------------------------------------------------------------
 
@@ -368,7 +385,7 @@ class PostGISProvider(BaseProvider):
         statement = sql.SQL(
             "SELECT coalesce(json_agg(f ORDER BY n), '[]'::json) FROM ("
             "  SELECT {feature} AS f, row_number() OVER () AS n FROM ("
-            "    SELECT * FROM {relation} WHERE {where} ORDER BY {order}"
+            "    SELECT * FROM {relation} WHERE {where} {order}"
             "    LIMIT %(k_limit)s OFFSET %(k_offset)s) page) features"
         ).format(
             feature=self._feature_sql(select_properties, skip_geometry, crs_transform_spec),

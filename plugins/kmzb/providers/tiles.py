@@ -30,7 +30,7 @@ from pygeoapi.provider.base_mvt import BaseMVTProvider
 from pygeoapi.provider.mvt_postgresql import MVTPostgreSQLProvider
 from pygeoapi.provider.tile import ProviderTileNotFoundError
 
-from kmzb.providers.postgis import _columns, _pool
+from kmzb.providers.postgis import _columns, _pool, provider_conninfo
 
 CELLS_TILE = """
 WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env)
@@ -71,14 +71,7 @@ class PostGISTileProvider(MVTPostgreSQLProvider):
         self.id_field = provider_def.get("id_field")
         options = provider_def.get("options") or {}
         self.detail_zoom = int(options.get("detail_zoom", 14))
-        self.conninfo = psycopg.conninfo.make_conninfo(
-            host=data.get("host"),
-            port=data.get("port"),
-            dbname=data.get("dbname"),
-            user=data.get("user"),
-            password=data.get("password"),
-            application_name="pygeoapi-tiles",
-        )
+        self.conninfo = provider_conninfo(data, "pygeoapi-tiles")
         self.columns = _columns(self.conninfo, self.schema, self.table)
         self._fields = {
             c.name: {"type": c.json_type} for c in self.columns if c.json_type != "geometry"
