@@ -141,7 +141,16 @@ def start_servers(url: str, workdir: Path) -> list[subprocess.Popen]:
 def wrk(url: str, connections: int, duration: int) -> dict:
     threads = 1 if connections < 2 else 2
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "60s",
+            "--latency",
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -300,7 +309,10 @@ def main() -> None:
         for proc in procs:
             proc.terminate()
         for proc in procs:
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # uvicorn's worker manager may not stop in time
     print(
         f"\n{reports:,} reports ({public:,} public); "
         f"{os.cpu_count()} cores; {args.duration} s per cell; "
