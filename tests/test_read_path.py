@@ -182,7 +182,7 @@ def test_filters_sorting_paging(api, db_url, demo) -> None:
 def test_puwg_1992_output_and_bbox(api, demo) -> None:
     kraków_2180 = "240000,560000,250000,572000"  # northing, easting: EPSG:2180 axis order
     answer = items(
-        api, **{"bbox": kraków_2180, "bbox-crs": EPSG_2180, "crs": EPSG_2180, "limit": 5}
+        api, **{"bbox": kraków_2180, "bbox-crs": EPSG_2180, "crs": EPSG_2180, "limit": 1000}
     )
     assert answer.status_code == 200
     assert answer.headers["Content-Crs"] == f"<{EPSG_2180}>"
@@ -190,6 +190,28 @@ def test_puwg_1992_output_and_bbox(api, demo) -> None:
         northing, easting = feature["geometry"]["coordinates"]
         assert 240000 <= northing <= 250000 and 560000 <= easting <= 572000
         assert feature["properties"]["police_unit"] in ("KMP-1261", "KPP-1206")
+
+
+def test_bbox_crs_is_the_box_drawn_in_that_crs(api, db_url, demo) -> None:
+    """A rectangle in EPSG:2180 is no rectangle in CRS84: the answer holds the
+    reports inside the box as drawn in EPSG:2180, not inside the CRS84 box that
+    its two transformed corners span."""
+    south = (130000, 150000, 400000, 850000)  # southern Poland, northing/easting
+    exact = "ST_Intersects(ST_Transform(geom, 2180), ST_MakeEnvelope(%s, %s, %s, %s, 2180))"
+    corners = (
+        "ST_Intersects(geom, ST_SetSRID(ST_Envelope(ST_Collect("
+        "ST_Transform(ST_Point(%s, %s, 2180), 4326), ST_Transform(ST_Point(%s, %s, 2180), 4326)"
+        ")), 4326))"
+    )
+    box_xy = (south[1], south[0], south[3], south[2])
+    inside = public_count(db_url, exact, box_xy)
+    assert inside != public_count(db_url, corners, box_xy)  # the two boxes differ here
+    answer = items(
+        api,
+        **{"bbox": ",".join(map(str, south)), "bbox-crs": EPSG_2180, "resulttype": "hits"},
+    )
+    assert answer.status_code == 200
+    assert answer.json()["numberMatched"] == inside
 
 
 def test_other_formats(api, demo) -> None:

@@ -137,6 +137,35 @@ def _output_srid(crs_uri: str) -> tuple[int, bool]:
     return epsg, first_axis in ("north", "south")
 
 
+def _bbox_as_requested() -> tuple[list[float], int] | None:
+    """The bbox as the client sent it in `bbox-crs`, x/y ordered, with its SRID.
+
+    pygeoapi hands a provider the bbox with only its two corners transformed to
+    the storage CRS: a box that is not the one asked for (a rectangle in
+    EPSG:2180 is no rectangle in CRS84). When the request named a bbox-crs, the
+    provider filters by the requested box itself, transformed whole by PostGIS.
+    pygeoapi has validated both parameters before the provider runs."""
+    from flask import has_request_context, request
+
+    if not has_request_context():
+        return None
+    crs_uri, raw = request.args.get("bbox-crs"), request.args.get("bbox")
+    if not crs_uri or not raw:
+        return None
+    try:
+        values = [float(v) for v in raw.split(",")]
+    except ValueError:
+        return None
+    if len(values) == 6:
+        values = [values[0], values[1], values[3], values[4]]
+    if len(values) != 4:
+        return None
+    srid, northing_first = _output_srid(crs_uri)
+    if northing_first:
+        values = [values[1], values[0], values[3], values[2]]
+    return values, srid
+
+
 def _parse_instant(value: str) -> str | None:
     """An RFC 3339 date or date-time, or None for an open end ('..')."""
     value = value.strip()
@@ -236,14 +265,25 @@ class PostGISProvider(BaseProvider):
         if bbox and self.geom_field is None:
             raise ProviderInvalidQueryError(user_msg="this collection has no geometry")
         if bbox:
+            srid = self.storage_crs.to_epsg() or 4326
+            requested = _bbox_as_requested()
+            box_srid = srid
+            if requested is not None:
+                bbox, box_srid = requested
             if len(bbox) == 6:
                 bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
             params.update({f"k_b{i}": float(v) for i, v in enumerate(bbox)})
-            srid = self.storage_crs.to_epsg() or 4326
+            envelope = sql.SQL(
+                "ST_MakeEnvelope(%(k_b0)s, %(k_b1)s, %(k_b2)s, %(k_b3)s, {})"
+            ).format(sql.Literal(box_srid))
+            if box_srid != srid:
+                # edges straight in the bbox's CRS are curves in the storage CRS
+                envelope = sql.SQL(
+                    "ST_Transform(ST_Segmentize({env}, greatest(%(k_b2)s - %(k_b0)s, "
+                    "%(k_b3)s - %(k_b1)s) / 64), {srid})"
+                ).format(env=envelope, srid=sql.Literal(srid))
             clauses.append(
-                sql.SQL(
-                    "ST_Intersects({}, ST_MakeEnvelope(%(k_b0)s, %(k_b1)s, %(k_b2)s, %(k_b3)s, {}))"
-                ).format(sql.Identifier(self.geom_field), sql.Literal(srid))
+                sql.SQL("ST_Intersects({}, {})").format(sql.Identifier(self.geom_field), envelope)
             )
         if datetime_ and self.time_field in self.columns:
             field = sql.Identifier(self.time_field)
