@@ -58,9 +58,13 @@ def create_app():
 
     from kmzb.service import security
     from kmzb.service.routes import routes
+    from kmzb.service.web import web
+    from kmzb.service.wms_proxy import wms
 
     security.install(APP, load_settings())
     APP.register_blueprint(routes)
+    APP.register_blueprint(web)
+    APP.register_blueprint(wms)
     return APP
 
 
