@@ -1,0 +1,180 @@
+// Polish by default, English on request; the choice is kept in localStorage.
+const TEXTS = {
+  pl: {
+    skip: 'Przejdź do treści', title: 'Krajowa Mapa Zagrożeń Bezpieczeństwa', tabs: 'Sekcje',
+    tab_map: 'Mapa', tab_report: 'Zgłoś zagrożenie', tab_check: 'Sprawdź zgłoszenie',
+    tab_area: 'Czy w mojej okolicy jest bezpiecznie?', tab_police: 'Panel Policji',
+    search_label: 'Szukaj miejsca (miejscowość, gmina, powiat)', search_button: 'Szukaj',
+    search_help: 'Np. Kraków, powiat tatrzański, Zakopane.', search_none: 'Nic nie znaleziono.',
+    search_short: 'Wpisz co najmniej 2 znaki.',
+    layers: 'Warstwy', layers_legend: 'Co pokazać na mapie',
+    layer_threats: 'Zagrożenia zgłoszone przez mieszkańców', layer_boundaries: 'Granice województw i powiatów',
+    wms_loading: 'Ładowanie warstw WMS…', wms_down: 'Warstwy WMS (statystyka przestępczości) są chwilowo niedostępne; reszta mapy działa.',
+    wms_ok: 'Warstwy WMS z serwera map QGIS.',
+    filters: 'Filtry zagrożeń', category: 'Kategoria', all_categories: 'Wszystkie kategorie',
+    date_from: 'Zgłoszone od', date_to: 'do',
+    filter_help: 'Filtry dotyczą pojedynczych zgłoszeń, widocznych po przybliżeniu do poziomu ulic.',
+    filter_clear: 'Wyczyść filtry', legend: 'Legenda',
+    legend_cells: 'zgłoszenia w komórce siatki; przybliż, aby zobaczyć pojedyncze',
+    legend_other: 'Niepotwierdzone, wyeliminowane, przekazane',
+    attribution: 'Dane: zgłoszenia mieszkańców (KMZB), statystyka GUS BDL / KGP, granice PRG (GUGiK), nazwy GeoNames (CC BY 4.0).',
+    status_new: 'Nowe', status_verification: 'Weryfikacja', status_confirmed: 'Potwierdzone',
+    status_unconfirmed: 'Niepotwierdzone', status_joke_or_mistake: 'Żart lub pomyłka',
+    status_eliminated: 'Potwierdzone (wyeliminowane)', status_forwarded: 'Potwierdzone (przekazane poza Policję)',
+    notice_title: 'To nie jest numer alarmowy.', notice112: 'W sytuacji zagrożenia życia lub zdrowia dzwoń 112.',
+    location: 'Miejsce', location_none: 'Kliknij na mapie albo wyszukaj miejsce powyżej.',
+    location_set: 'Wybrano: {lat}, {lon}', use_center: 'Użyj środka mapy', choose: '— wybierz —',
+    event_date: 'Data zdarzenia (opcjonalnie)', time_of_day: 'Pora dnia (opcjonalnie)',
+    morning: 'rano', afternoon: 'po południu', evening: 'wieczorem', night: 'w nocy',
+    description: 'Opis (opcjonalnie, do 500 znaków)',
+    attachments: 'Załączniki (opcjonalnie: do 3 plików po 5 MB; zdjęcia, PDF, krótkie wideo)',
+    send: 'Wyślij zgłoszenie', sending: 'Wysyłanie…',
+    report_thanks: 'Dziękujemy. Zgłoszenie przyjęte.', your_reference: 'Numer zgłoszenia:',
+    keep_reference: 'Zachowaj numer, aby sprawdzić, co dalej ze zgłoszeniem.',
+    goes_to: 'Zgłoszenie trafiło do: {unit}.', check_status: 'Sprawdź status', report_another: 'Nowe zgłoszenie',
+    need_location: 'Wskaż miejsce na mapie.', need_category: 'Wybierz kategorię.',
+    reference_label: 'Numer zgłoszenia (XXXX-XXXX-XXXX)', check: 'Sprawdź', reference: 'Numer',
+    bad_reference: 'Numer ma postać XXXX-XXXX-XXXX.',
+    status: 'Status', reported: 'Zgłoszono', police_unit: 'Jednostka Policji', history: 'Historia',
+    changed: 'Zmiana', note: 'Notatka', show_on_map: 'Pokaż na mapie', not_on_map: 'To zgłoszenie nie jest widoczne na mapie publicznej.',
+    forwarded_to: 'Przekazano do', event: 'Data zdarzenia',
+    area_where: 'Gdzie?', area_point: 'Punkt na mapie i promień', area_unit: 'Gmina lub powiat (wyszukaj powyżej)',
+    area_none: 'Kliknij na mapie albo wyszukaj miejsce.', area_unit_none: 'Wyszukaj gminę lub powiat powyżej i wybierz z listy.',
+    radius: 'Promień', area_go: 'Pokaż podsumowanie',
+    area_threats: 'Zgłoszone zagrożenia w okolicy', area_days: 'ostatnie {n} dni', area_total: 'Razem',
+    area_no_threats: 'Brak publicznych zgłoszeń w tym obszarze w ostatnim roku.',
+    area_crime: 'Przestępczość w powiecie na 10 tys. mieszkańców', area_national: 'średnia krajowa',
+    area_ratio: 'W {year} r.: {rate} na 10 tys. mieszkańców, {ratio}× średniej krajowej ({national}).',
+    area_chart: 'Wykres: przestępstwa na 10 tys. mieszkańców w latach {from}–{to}, {unit} i kraj.',
+    area_circle: '{radius} m wokół punktu {lat}, {lon} ({gmina})', area_year: 'Rok',
+    area_source: 'Źródło: GUS BDL, dane Komendy Głównej Policji. Zgłoszenia: tylko widoczne publicznie.',
+    token: 'Token dostępu (JWT)', sign_in: 'Zaloguj', sign_out: 'Wyloguj',
+    token_help: 'Token wydaje administrator (np. kmzb token issue --role coordinator --unit KWP-12). Zostaje tylko w tej karcie przeglądarki.',
+    token_missing: 'Wklej token.', queue: 'Kolejka zgłoszeń', open_statuses: 'otwarte', overdue_only: 'tylko po terminie',
+    refresh: 'Odśwież', actions: 'Działania', open: 'Otwórz', overdue: 'Po terminie', queue_empty: 'Brak zgłoszeń w kolejce.',
+    units: 'jednostki: {units}', new_status: 'Nowy status', internal_note: 'Notatka wewnętrzna (niewidoczna publicznie)',
+    change_status: 'Zmień status', no_moves: 'Z tego statusu nie ma dalszych zmian.', version: 'wersja',
+    status_changed: 'Status zmieniony na: {status}.', conflict_title: 'Konflikt: zgłoszenie zmieniło się w międzyczasie.',
+    reload: 'Wczytaj ponownie', attachments_list: 'Załączniki', source: 'Źródło', close: 'Zamknij',
+    popup_title: 'Zgłoszenie', cell_hint: '{n} zgłoszeń w okolicy. Przybliż mapę, aby zobaczyć pojedyncze.',
+    zoom_for_filter: 'Przybliż mapę, aby zobaczyć pojedyncze zgłoszenia z filtrami.',
+    pick_hint_report: 'Kliknij na mapie miejsce zagrożenia.', pick_hint_area: 'Kliknij na mapie punkt, dla którego chcesz podsumowanie.',
+    error_generic: 'Coś poszło nie tak. Spróbuj ponownie.', error_network: 'Brak połączenia z usługą.',
+    map_label: 'Mapa zagrożeń; strzałki przesuwają, + i − przybliżają',
+    citizen: 'mieszkaniec', partner: 'partner', police: 'Policja',
+  },
+  en: {
+    skip: 'Skip to content', title: 'National Safety Threat Map', tabs: 'Sections',
+    tab_map: 'Map', tab_report: 'Report a threat', tab_check: 'Check a report',
+    tab_area: 'Is my area safe?', tab_police: 'Police panel',
+    search_label: 'Find a place (town, gmina, county)', search_button: 'Search',
+    search_help: 'E.g. Kraków, powiat tatrzański, Zakopane.', search_none: 'Nothing found.',
+    search_short: 'Type at least 2 characters.',
+    layers: 'Layers', layers_legend: 'What the map shows',
+    layer_threats: 'Threats reported by residents', layer_boundaries: 'Voivodeship and county boundaries',
+    wms_loading: 'Loading WMS layers…', wms_down: 'The WMS layers (crime statistics) are unavailable right now; the rest of the map works.',
+    wms_ok: 'WMS layers from the QGIS map server.',
+    filters: 'Threat filters', category: 'Category', all_categories: 'All categories',
+    date_from: 'Reported from', date_to: 'to',
+    filter_help: 'Filters apply to single reports, shown when zoomed in to street level.',
+    filter_clear: 'Clear filters', legend: 'Legend',
+    legend_cells: 'reports in a grid cell; zoom in to see single ones',
+    legend_other: 'Not confirmed, eliminated, forwarded',
+    attribution: 'Data: residents\' reports (KMZB), statistics GUS BDL / police HQ, PRG boundaries (GUGiK), GeoNames names (CC BY 4.0).',
+    status_new: 'New', status_verification: 'Under verification', status_confirmed: 'Confirmed',
+    status_unconfirmed: 'Not confirmed', status_joke_or_mistake: 'Joke or mistake',
+    status_eliminated: 'Confirmed (eliminated)', status_forwarded: 'Confirmed (forwarded outside the police)',
+    notice_title: 'This is not an emergency number.', notice112: 'If life or health is in danger, call 112.',
+    location: 'Place', location_none: 'Click on the map or find a place above.',
+    location_set: 'Chosen: {lat}, {lon}', use_center: 'Use the map centre', choose: '— choose —',
+    event_date: 'Date of the event (optional)', time_of_day: 'Time of day (optional)',
+    morning: 'morning', afternoon: 'afternoon', evening: 'evening', night: 'night',
+    description: 'Description (optional, up to 500 characters)',
+    attachments: 'Attachments (optional: up to 3 files of 5 MB; photos, PDF, short video)',
+    send: 'Send the report', sending: 'Sending…',
+    report_thanks: 'Thank you. The report was received.', your_reference: 'Reference:',
+    keep_reference: 'Keep the reference to check what becomes of the report.',
+    goes_to: 'The report went to: {unit}.', check_status: 'Check the status', report_another: 'New report',
+    need_location: 'Pick the place on the map.', need_category: 'Choose a category.',
+    reference_label: 'Reference (XXXX-XXXX-XXXX)', check: 'Check', reference: 'Reference',
+    bad_reference: 'A reference looks like XXXX-XXXX-XXXX.',
+    status: 'Status', reported: 'Reported', police_unit: 'Police unit', history: 'History',
+    changed: 'Change', note: 'Note', show_on_map: 'Show on the map', not_on_map: 'This report is not shown on the public map.',
+    forwarded_to: 'Forwarded to', event: 'Event date',
+    area_where: 'Where?', area_point: 'A point on the map and a radius', area_unit: 'A gmina or county (find it above)',
+    area_none: 'Click on the map or find a place.', area_unit_none: 'Find a gmina or county above and pick it from the list.',
+    radius: 'Radius', area_go: 'Show the summary',
+    area_threats: 'Threats reported nearby', area_days: 'last {n} days', area_total: 'Total',
+    area_no_threats: 'No public reports in this area in the last year.',
+    area_crime: 'Crime in the county per 10,000 inhabitants', area_national: 'national average',
+    area_ratio: 'In {year}: {rate} per 10,000 inhabitants, {ratio}× the national average ({national}).',
+    area_chart: 'Chart: crimes per 10,000 inhabitants {from}–{to}, {unit} and the country.',
+    area_circle: '{radius} m around {lat}, {lon} ({gmina})', area_year: 'Year',
+    area_source: 'Source: GUS BDL, police HQ data. Reports: only those shown publicly.',
+    token: 'Access token (JWT)', sign_in: 'Sign in', sign_out: 'Sign out',
+    token_help: 'An administrator issues tokens (e.g. kmzb token issue --role coordinator --unit KWP-12). It stays in this browser tab only.',
+    token_missing: 'Paste a token.', queue: 'Report queue', open_statuses: 'open', overdue_only: 'overdue only',
+    refresh: 'Refresh', actions: 'Actions', open: 'Open', overdue: 'Overdue', queue_empty: 'No reports in the queue.',
+    units: 'units: {units}', new_status: 'New status', internal_note: 'Internal note (hidden from the public)',
+    change_status: 'Change status', no_moves: 'No further change from this status.', version: 'version',
+    status_changed: 'Status changed to: {status}.', conflict_title: 'Conflict: the report changed meanwhile.',
+    reload: 'Reload', attachments_list: 'Attachments', source: 'Source', close: 'Close',
+    popup_title: 'Report', cell_hint: '{n} reports nearby. Zoom in to see single ones.',
+    zoom_for_filter: 'Zoom in to see single reports with the filters.',
+    pick_hint_report: 'Click the place of the threat on the map.', pick_hint_area: 'Click the point you want a summary for.',
+    error_generic: 'Something went wrong. Please try again.', error_network: 'The service cannot be reached.',
+    map_label: 'Threat map; arrow keys pan, + and − zoom',
+    citizen: 'resident', partner: 'partner', police: 'police',
+  },
+};
+
+let lang = (() => {
+  try { return localStorage.getItem('kmzb-lang') === 'en' ? 'en' : 'pl'; } catch { return 'pl'; }
+})();
+const listeners = [];
+
+export function currentLang() { return lang; }
+
+export function t(key, values = {}) {
+  const text = TEXTS[lang][key] ?? TEXTS.pl[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in values ? String(values[name]) : `{${name}}`));
+}
+
+// A {pl, en} pair from the API in the current language.
+export function pick(pair) {
+  if (!pair) return '';
+  if (typeof pair === 'string') return pair;
+  return pair[lang] ?? pair.pl ?? '';
+}
+
+export function applyTexts(root = document) {
+  document.documentElement.lang = lang;
+  root.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  root.querySelectorAll('[data-i18n-aria]').forEach((el) => { el.setAttribute('aria-label', t(el.dataset.i18nAria)); });
+  const button = document.getElementById('lang');
+  if (button) {
+    button.textContent = lang === 'pl' ? 'English' : 'Polski';
+    button.lang = lang === 'pl' ? 'en' : 'pl';
+    button.setAttribute('aria-label', lang === 'pl' ? 'Switch to English' : 'Przełącz na polski');
+  }
+  document.title = t('title');
+}
+
+export function setLang(next) {
+  lang = next === 'en' ? 'en' : 'pl';
+  try { localStorage.setItem('kmzb-lang', lang); } catch { /* private mode */ }
+  applyTexts();
+  listeners.forEach((fn) => fn(lang));
+}
+
+export function onLangChange(fn) { listeners.push(fn); }
+
+export function formatDate(value) {
+  if (!value) return '';
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return value;
+  const withTime = String(value).length > 10;
+  return date.toLocaleString(lang === 'pl' ? 'pl-PL' : 'en-GB', withTime
+    ? { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Europe/Warsaw' }
+    : { dateStyle: 'medium' });
+}

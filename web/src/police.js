@@ -1,0 +1,171 @@
+// Police panel: sign in with a token, the unit's queue (overdue flagged), open a
+// report, change its status with a note; a conflict (409) is said plainly.
+import { getJson, execute, errorText, ApiError } from './api.js';
+import { t, pick, currentLang, formatDate, onLangChange } from './i18n.js';
+import { escapeHtml, showMarker, zoomTo, categoryLabel } from './map.js';
+
+const MOVES = {
+  new: ['verification'],
+  verification: ['confirmed', 'unconfirmed', 'joke_or_mistake'],
+  confirmed: ['eliminated', 'forwarded'],
+};
+let token = null;
+let queue = null;
+let report = null;
+let message = null; // {kind: 'ok'|'error'|'conflict', text}
+
+function storedToken() {
+  try { return sessionStorage.getItem('kmzb-token'); } catch { return null; }
+}
+function storeToken(value) {
+  try { if (value) sessionStorage.setItem('kmzb-token', value); else sessionStorage.removeItem('kmzb-token'); } catch { /* private mode */ }
+}
+
+function fail(error) {
+  return errorText(error, currentLang()) || t('error_network');
+}
+
+function renderQueue() {
+  const body = document.querySelector('#police-queue tbody');
+  document.getElementById('police-units').textContent = queue.units ? t('units', { units: queue.units.join(', ') }) : '';
+  if (!queue.reports.length) {
+    body.innerHTML = `<tr><td colspan="5">${escapeHtml(t('queue_empty'))}</td></tr>`;
+    return;
+  }
+  body.innerHTML = queue.reports.map((r) => `
+    <tr class="${r.overdue ? 'overdue' : ''}" data-reference="${escapeHtml(r.reference)}">
+      <td class="reference">${escapeHtml(r.reference)}</td>
+      <td>${escapeHtml(categoryLabel(r.category))}</td>
+      <td>${escapeHtml(t(`status_${r.status}`))}${r.overdue ? ` <span class="badge">${escapeHtml(t('overdue'))}</span>` : ''}</td>
+      <td>${escapeHtml(formatDate(r.created_at))}</td>
+      <td><button type="button" class="open" data-reference="${escapeHtml(r.reference)}">${escapeHtml(t('open'))}<span class="sr-only"> ${escapeHtml(r.reference)}</span></button></td>
+    </tr>`).join('');
+}
+
+async function loadQueue() {
+  const params = new URLSearchParams();
+  const status = document.getElementById('police-status').value;
+  if (status) params.set('status', status);
+  if (document.getElementById('police-overdue').checked) params.set('overdue', 'true');
+  queue = await getJson(`/police/queue?${params}`, token);
+  renderQueue();
+}
+
+function renderReport() {
+  const box = document.getElementById('police-report');
+  const moves = MOVES[report.status] || [];
+  const history = report.history.map((h) => `
+    <li><time datetime="${escapeHtml(h.changed_at)}">${escapeHtml(formatDate(h.changed_at))}</time>:
+      ${escapeHtml(h.from ? t(`status_${h.from}`) : '—')} → <strong>${escapeHtml(t(`status_${h.to}`))}</strong>
+      ${h.actor ? ` (${escapeHtml(h.actor)}${h.actor_unit ? `, ${escapeHtml(h.actor_unit)}` : ''})` : ''}
+      ${h.note ? `<br><span class="note">${escapeHtml(h.note)}</span>` : ''}</li>`).join('');
+  const note = message ? `<p class="message ${message.kind}" role="alert" id="police-message">${message.kind === 'conflict' ? `<strong>${escapeHtml(t('conflict_title'))}</strong> ` : ''}${escapeHtml(message.text)}
+      ${message.kind === 'conflict' ? ` <button type="button" id="police-reload">${escapeHtml(t('reload'))}</button>` : ''}</p>` : '';
+  box.innerHTML = `
+    <div class="card">
+      <h3><span class="reference">${escapeHtml(report.reference)}</span> — ${escapeHtml(pick(report.category_name))}</h3>
+      <dl>
+        <dt>${escapeHtml(t('status'))}</dt><dd id="police-report-status">${escapeHtml(pick(report.status_name))} (${escapeHtml(t('version'))} ${report.version})</dd>
+        <dt>${escapeHtml(t('reported'))}</dt><dd>${escapeHtml(formatDate(report.reported_at))}</dd>
+        ${report.event_date ? `<dt>${escapeHtml(t('event'))}</dt><dd>${escapeHtml(formatDate(report.event_date))}${report.time_of_day ? `, ${escapeHtml(t(report.time_of_day))}` : ''}</dd>` : ''}
+        <dt>${escapeHtml(t('police_unit'))}</dt><dd>${escapeHtml(report.police_unit_name)}</dd>
+        <dt>${escapeHtml(t('source'))}</dt><dd>${escapeHtml(t(report.source))}</dd>
+        ${report.description ? `<dt>${escapeHtml(t('description'))}</dt><dd class="desc">${escapeHtml(report.description)}</dd>` : ''}
+        ${report.attachments.length ? `<dt>${escapeHtml(t('attachments_list'))}</dt><dd>${report.attachments.map((a) => `${escapeHtml(a.name)} (${Math.ceil(a.size_bytes / 1024)} kB)`).join(', ')}</dd>` : ''}
+      </dl>
+      <button type="button" id="police-map" class="secondary">${escapeHtml(t('show_on_map'))}</button>
+      <h4>${escapeHtml(t('history'))}</h4>
+      <ol class="history">${history}</ol>
+      ${note}
+      ${moves.length ? `<form id="police-review">
+        <label for="review-status">${escapeHtml(t('new_status'))}</label>
+        <select id="review-status" name="status">${moves.map((m) => `<option value="${m}">${escapeHtml(t(`status_${m}`))}</option>`).join('')}</select>
+        <div id="review-forward" hidden><label for="review-forwarded">${escapeHtml(t('forwarded_to'))}</label>
+          <input id="review-forwarded" name="forwarded_to"></div>
+        <label for="review-note">${escapeHtml(t('note'))}</label>
+        <textarea id="review-note" name="note" rows="3" maxlength="2000"></textarea>
+        <label><input type="checkbox" id="review-internal" name="note_internal"> ${escapeHtml(t('internal_note'))}</label>
+        <button type="submit">${escapeHtml(t('change_status'))}</button>
+      </form>` : `<p>${escapeHtml(t('no_moves'))}</p>`}
+    </div>`;
+  box.hidden = false;
+  document.getElementById('police-map').addEventListener('click', () => { showMarker(report.lon, report.lat); zoomTo(report.lon, report.lat, 17); });
+  document.getElementById('police-reload')?.addEventListener('click', () => { message = null; openReport(report.reference); });
+  const form = document.getElementById('police-review');
+  if (!form) return;
+  const select = form.querySelector('#review-status');
+  select.addEventListener('change', () => { form.querySelector('#review-forward').hidden = select.value !== 'forwarded'; });
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const inputs = { reference: report.reference, status: select.value, version: report.version };
+    const noteText = form.querySelector('#review-note').value.trim();
+    if (noteText) inputs.note = noteText;
+    if (form.querySelector('#review-internal').checked) inputs.note_internal = true;
+    if (select.value === 'forwarded') inputs.forwarded_to = form.querySelector('#review-forwarded').value.trim();
+    try {
+      const answer = await execute('review-threat', inputs, token);
+      message = { kind: 'ok', text: t('status_changed', { status: pick(answer.status_name) }) };
+      await openReport(report.reference, true);
+      await loadQueue().catch(() => {});
+    } catch (error) {
+      const details = (error.body?.errors || []).map((e) => e[currentLang()] || e.pl).join(' ');
+      message = { kind: error instanceof ApiError && error.status === 409 ? 'conflict' : 'error', text: details || fail(error) };
+      renderReport();
+      document.getElementById('police-message')?.focus();
+    }
+  });
+}
+
+async function openReport(reference, keepMessage = false) {
+  if (!keepMessage) message = null;
+  try {
+    report = await getJson(`/police/reports/${encodeURIComponent(reference)}`, token);
+    renderReport();
+    document.getElementById('police-report').focus();
+  } catch (error) {
+    document.getElementById('err-police').textContent = fail(error);
+  }
+}
+
+async function signIn(value) {
+  const error = document.getElementById('err-police');
+  error.textContent = '';
+  token = value.trim();
+  if (!token) { error.textContent = t('token_missing'); return; }
+  try {
+    await loadQueue();
+  } catch (failure) {
+    error.textContent = fail(failure);
+    token = null;
+    storeToken(null);
+    return;
+  }
+  storeToken(token);
+  document.getElementById('police-queue-wrap').hidden = false;
+  document.getElementById('police-logout').hidden = false;
+}
+
+export function setupPolice() {
+  document.getElementById('police-login').addEventListener('submit', (event) => {
+    event.preventDefault();
+    signIn(document.getElementById('police-token').value);
+  });
+  document.getElementById('police-logout').addEventListener('click', () => {
+    token = null; queue = null; report = null;
+    storeToken(null);
+    document.getElementById('police-token').value = '';
+    document.getElementById('police-queue-wrap').hidden = true;
+    document.getElementById('police-report').hidden = true;
+    document.getElementById('police-logout').hidden = true;
+  });
+  document.getElementById('police-refresh').addEventListener('click', () => loadQueue().catch((e) => { document.getElementById('err-police').textContent = fail(e); }));
+  document.getElementById('police-status').addEventListener('change', () => loadQueue().catch(() => {}));
+  document.getElementById('police-overdue').addEventListener('change', () => loadQueue().catch(() => {}));
+  document.querySelector('#police-queue tbody').addEventListener('click', (event) => {
+    const button = event.target.closest('button.open');
+    if (button) openReport(button.dataset.reference);
+  });
+  const saved = storedToken();
+  if (saved) { document.getElementById('police-token').value = saved; signIn(saved); }
+  onLangChange(() => { if (queue) renderQueue(); if (report) renderReport(); });
+}

@@ -1,0 +1,127 @@
+// "Zgłoś zagrożenie": the point (map click, search or map centre), category, optional
+// fields, the 112 notice, send; the reference, or the server's errors next to the fields.
+import { execute, errorText, ApiError } from './api.js';
+import { t, currentLang, onLangChange } from './i18n.js';
+import { showMarker, centerLonLat, categoryLabel } from './map.js';
+
+const FIELDS = ['location', 'category', 'event_date', 'time_of_day', 'description', 'attachments'];
+let point = null;
+let lastErrors = null;
+
+export function setReportPoint(lon, lat) {
+  point = { lon: Number(lon.toFixed(6)), lat: Number(lat.toFixed(6)) };
+  const el = document.getElementById('report-location');
+  el.removeAttribute('data-i18n');
+  el.textContent = t('location_set', { lat: point.lat.toFixed(5), lon: point.lon.toFixed(5) });
+  document.getElementById('err-location').textContent = '';
+  showMarker(point.lon, point.lat);
+}
+
+function showErrors(errors, general) {
+  lastErrors = { errors, general };
+  const lang = currentLang();
+  FIELDS.forEach((f) => {
+    document.getElementById(`err-${f}`).textContent = '';
+    const input = document.querySelector(`#report-form [name="${f}"]`);
+    if (input) input.removeAttribute('aria-invalid');
+  });
+  const rest = [];
+  for (const e of errors) {
+    const target = document.getElementById(`err-${e.field}`);
+    const text = e[lang] || e.pl;
+    if (target) {
+      target.textContent = target.textContent ? `${target.textContent} ${text}` : text;
+      const input = document.querySelector(`#report-form [name="${e.field}"]`);
+      if (input) input.setAttribute('aria-invalid', 'true');
+    } else rest.push(text);
+  }
+  document.getElementById('report-error').textContent = [general, ...rest].filter(Boolean).join(' ');
+  const first = errors.find((e) => document.querySelector(`#report-form [name="${e.field}"]`));
+  if (first) document.querySelector(`#report-form [name="${first.field}"]`).focus();
+}
+
+function readFile(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({ name: file.name, content: String(reader.result).split(',')[1] || '' });
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+export function fillCategories(categories) {
+  const select = document.getElementById('report-category');
+  const chosen = select.value;
+  select.querySelectorAll('option[value]:not([value=""])').forEach((o) => o.remove());
+  for (const c of categories) {
+    const option = document.createElement('option');
+    option.value = c.code;
+    option.textContent = categoryLabel(c.code);
+    select.append(option);
+  }
+  select.value = chosen;
+}
+
+export function setupReport({ onCheck }) {
+  const form = document.getElementById('report-form');
+  const description = document.getElementById('report-description');
+  const count = document.getElementById('report-count');
+  const today = new Date();
+  document.getElementById('report-date').max = new Date(today.getTime() - today.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+  description.addEventListener('input', () => { count.textContent = `${description.value.length} / 500`; });
+  document.getElementById('report-use-center').addEventListener('click', () => {
+    const [lon, lat] = centerLonLat();
+    setReportPoint(lon, lat);
+  });
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const errors = [];
+    if (!point) errors.push({ field: 'location', pl: t('need_location'), en: t('need_location') });
+    const category = form.category.value;
+    if (!category) errors.push({ field: 'category', pl: t('need_category'), en: t('need_category') });
+    if (errors.length) { showErrors(errors, ''); return; }
+    const inputs = { ...point, category };
+    if (form.event_date.value) inputs.event_date = form.event_date.value;
+    if (form.time_of_day.value) inputs.time_of_day = form.time_of_day.value;
+    if (description.value.trim()) inputs.description = description.value;
+    const files = [...document.getElementById('report-files').files];
+    const send = document.getElementById('report-send');
+    send.disabled = true;
+    send.textContent = t('sending');
+    try {
+      if (files.length) inputs.attachments = await Promise.all(files.map(readFile));
+      const answer = await execute('submit-threat', inputs);
+      showErrors([], '');
+      lastErrors = null;
+      form.hidden = true;
+      const done = document.getElementById('report-done');
+      done.hidden = false;
+      document.getElementById('report-reference').textContent = answer.reference;
+      document.getElementById('report-unit').textContent = t('goes_to', { unit: answer.police_unit_name });
+      done.dataset.reference = answer.reference;
+      done.focus();
+    } catch (error) {
+      if (error instanceof ApiError) showErrors(error.body.errors || [], errorText(error, currentLang()) && !(error.body.errors || []).length ? errorText(error, currentLang()) : '');
+      else showErrors([], t('error_network'));
+    } finally {
+      send.disabled = false;
+      send.textContent = t('send');
+    }
+  });
+
+  document.getElementById('report-new').addEventListener('click', () => {
+    form.reset();
+    count.textContent = '0 / 500';
+    form.hidden = false;
+    document.getElementById('report-done').hidden = true;
+    form.category.focus();
+  });
+  document.getElementById('report-check').addEventListener('click', () => {
+    onCheck(document.getElementById('report-done').dataset.reference);
+  });
+  onLangChange(() => {
+    if (point) setReportPoint(point.lon, point.lat);
+    if (lastErrors) showErrors(lastErrors.errors, lastErrors.general);
+  });
+}
