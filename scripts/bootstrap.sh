@@ -65,3 +65,21 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   "$VENV/bin/pip" install -q -e '.[test]'
   echo "$HASH" > "$STAMP"
 fi
+
+# The web client (web/): OpenLayers from npm, bundled by esbuild into web/dist/,
+# which the app serves at /map/. Rebuilt only when the lock or the sources changed.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "bootstrap: installing Debian packages: nodejs npm"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q nodejs npm
+fi
+WEB_STAMP=web/dist/.kmzb-build
+WEB_HASH="$(find web/package.json web/package-lock.json web/build.mjs web/src -type f -print0 \
+  | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$WEB_STAMP" ] || [ "$(cat "$WEB_STAMP")" != "$WEB_HASH" ]; then
+  echo "bootstrap: building the web client"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+  echo "$WEB_HASH" > "$WEB_STAMP"
+fi
