@@ -127,3 +127,27 @@ def api(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
     except subprocess.TimeoutExpired:
         process.kill()
         raise
+
+
+@pytest.fixture(scope="session")
+def wms(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
+    """The real QGIS Server (qgis_mapserver) with the KMZB project and access plugin,
+    on the test database through its own pg_service.conf; yields its base URL."""
+    from kmzb import qgis_server
+
+    folder = tmp_path_factory.mktemp("qgis-server")
+    service_file = qgis_server.write_service_file(
+        server, folder / "pg_service.conf", connection.database_name(db_url)
+    )
+    port = free_port()
+    process = qgis_server.start(
+        service_file, port, runtime_dir=folder / "runtime", log=folder / "server.log"
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        qgis_server.wait_until_ready(process, base, 60)
+    except Exception:
+        qgis_server.stop(process)
+        raise
+    yield base
+    qgis_server.stop(process)

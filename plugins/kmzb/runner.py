@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from kmzb import qgis_server
 from kmzb.db import aggregates, cluster
 from kmzb.db.setup import bring_up
 from kmzb.loaders.all import load_all
@@ -66,6 +67,18 @@ def _wait_until_listening(process: subprocess.Popen, settings: Settings, seconds
     raise click.ClickException("pygeoapi did not start listening in time")
 
 
+def _qgis_server(settings: Settings) -> subprocess.Popen | None:
+    """QGIS Server (WMS) on 127.0.0.1:KMZB_WMS_PORT (5001); None if it cannot start."""
+    try:
+        service_file = qgis_server.write_service_file(settings)
+        process = qgis_server.start(service_file, qgis_server.wms_port())
+        qgis_server.wait_until_ready(process, f"http://127.0.0.1:{qgis_server.wms_port()}", 60)
+        return process
+    except qgis_server.QgisServerError as exc:
+        click.echo(f"QGIS Server (WMS) not started: {exc}", err=True)
+        return None
+
+
 def run_all(settings: Settings) -> None:
     we_started_cluster = settings.embedded and not cluster.status(settings.embedded_port).running
     url = bring_up(settings)
@@ -84,6 +97,7 @@ def run_all(settings: Settings) -> None:
         target=_refresh_aggregates_periodically, args=(url, stop_refreshing), daemon=True
     ).start()
     api = _gunicorn(settings)
+    wms = _qgis_server(settings)
 
     def stop(*_args) -> None:
         raise KeyboardInterrupt
@@ -97,12 +111,17 @@ def run_all(settings: Settings) -> None:
         click.echo(f"  OGC API (pygeoapi):  {base}/")
         click.echo(f"  collections:         {base}/collections")
         click.echo(f"  OpenAPI:             {base}/openapi")
+        if wms is not None:
+            wms_base = f"http://127.0.0.1:{qgis_server.wms_port()}/ows/"
+            click.echo(f"  WMS (QGIS Server):   {wms_base}?SERVICE=WMS&REQUEST=GetCapabilities")
         click.echo("Press Ctrl-C to stop.")
         api.wait()
     except KeyboardInterrupt:
         click.echo("\nstopping…")
     finally:
         stop_refreshing.set()
+        if wms is not None:
+            qgis_server.stop(wms)
         if api.poll() is None:
             api.terminate()
             try:

@@ -1,0 +1,136 @@
+"""QGIS Server for development: `qgis_mapserver` with the KMZB project and access plugin.
+
+The project (qgis_projects/kmzb_public.qgs) names only the PostgreSQL service
+`kmzb`; this module writes the pg_service.conf that says where that service
+is (the embedded cluster or DATABASE_URL) and starts QGIS's development
+server with the access-control plugin (plugins/qgis_server/kmzb_access).
+Production runs qgis_mapserv.fcgi behind nginx instead (docker/).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from kmzb.auth import tokens
+from kmzb.db import connection
+from kmzb.errors import KmzbError
+from kmzb.settings import PROJECT_ROOT, VAR_DIR, Settings
+
+SERVICE_NAME = "kmzb"
+PROJECT_FILE = PROJECT_ROOT / "qgis_projects" / "kmzb_public.qgs"
+PLUGIN_DIR = PROJECT_ROOT / "plugins" / "qgis_server"
+SERVICE_FILE = VAR_DIR / "pg_service.conf"
+DEFAULT_PORT = 5001
+
+
+class QgisServerError(KmzbError):
+    """QGIS Server could not be started."""
+
+
+def wms_port() -> int:
+    return int(os.environ.get("KMZB_WMS_PORT", DEFAULT_PORT))
+
+
+def write_service_file(
+    settings: Settings, path: Path = SERVICE_FILE, dbname: str | None = None
+) -> Path:
+    """A pg_service.conf with the service `kmzb` for this installation (mode 0600)."""
+    parts = urlsplit(connection.server_url(settings, dbname))
+    entries = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": str(parts.port or 5432),
+        "dbname": unquote(parts.path.lstrip("/")),
+        "user": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "application_name": "kmzb-qgis-server",
+    }
+    lines = [f"[{SERVICE_NAME}]"] + [f"{key}={value}" for key, value in entries.items() if value]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return path
+
+
+def environment(service_file: Path, runtime_dir: Path) -> dict[str, str]:
+    """The environment of a QGIS Server process for the KMZB project."""
+    tokens.ensure_local_keys()  # the plugin verifies with the same public key as the API
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    runtime_dir.chmod(0o700)
+    env = dict(os.environ)
+    env.update(
+        {
+            "QT_QPA_PLATFORM": "offscreen",
+            "XDG_RUNTIME_DIR": str(runtime_dir),
+            "HOME": str(runtime_dir),
+            "PGSERVICEFILE": str(service_file),
+            "QGIS_PROJECT_FILE": str(PROJECT_FILE),
+            "QGIS_PLUGINPATH": str(PLUGIN_DIR),
+            "QGIS_SERVER_PLUGINPATH": str(PLUGIN_DIR),
+            "QGIS_SERVER_TRUST_LAYER_METADATA": "1",
+            "QGIS_SERVER_LOG_STDERR": "1",
+            "QGIS_SERVER_LOG_LEVEL": env.get("QGIS_SERVER_LOG_LEVEL", "1"),
+            "KMZB_JWT_PUBLIC_KEY": str(tokens.PUBLIC_KEY),
+        }
+    )
+    return env
+
+
+def start(
+    service_file: Path,
+    port: int,
+    host: str = "127.0.0.1",
+    runtime_dir: Path | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen:
+    """Start qgis_mapserver on host:port; wait_until_ready() before using it."""
+    binary = shutil.which("qgis_mapserver")
+    if binary is None:
+        raise QgisServerError(
+            "qgis_mapserver is not installed: run `make bootstrap` (Debian package qgis-server)"
+        )
+    if not PROJECT_FILE.exists():
+        raise QgisServerError(f"{PROJECT_FILE} is missing; see scripts/build_qgis_project.py")
+    env = environment(service_file, runtime_dir or VAR_DIR / "qgis-server")
+    output = log.open("ab") if log else None
+    return subprocess.Popen(
+        [binary, "-l", "1", f"{host}:{port}"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+    )
+
+
+def wait_until_ready(process: subprocess.Popen, url: str, seconds: float = 60) -> None:
+    """Until GetCapabilities answers (the project and the plugin are loaded)."""
+    deadline = time.monotonic() + seconds
+    capabilities = f"{url}/?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise QgisServerError("qgis_mapserver exited during start-up; see its log")
+        try:
+            if requests.get(capabilities, timeout=10).status_code == 200:
+                return
+        except requests.RequestException:
+            pass  # not listening yet
+        time.sleep(0.2)
+    raise QgisServerError(f"QGIS Server did not answer within {seconds:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

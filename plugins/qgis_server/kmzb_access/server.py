@@ -1,0 +1,96 @@
+"""The QGIS Server side: a request filter that identifies the caller, and an access
+control filter that applies kmzb_access.rules to every layer QGIS Server touches
+(GetCapabilities, GetMap, GetLegendGraphic, GetFeatureInfo, WFS).
+
+QGIS Server handles one request at a time per process (FastCGI or
+qgis_mapserver), so the caller of the request in hand is kept on the plugin.
+"""
+
+from __future__ import annotations
+
+from qgis.core import Qgis, QgsMessageLog
+from qgis.server import QgsAccessControlFilter, QgsServerException, QgsServerFilter
+
+from . import rules
+from .tokens import ANONYMOUS, Caller, TokenError, caller_from_header
+
+LOG_TAG = "kmzb_access"
+ACCESS_CONTROL_PRIORITY = 100
+FILTER_PRIORITY = 100
+
+
+class KmzbAccessPlugin:
+    def __init__(self, server_iface) -> None:
+        self.caller: Caller = ANONYMOUS
+        self.request_filter = CallerFilter(server_iface, self)
+        self.access_control = AccessControl(server_iface, self)
+        server_iface.registerFilter(self.request_filter, FILTER_PRIORITY)
+        server_iface.registerAccessControl(self.access_control, ACCESS_CONTROL_PRIORITY)
+        QgsMessageLog.logMessage("KMZB access control loaded", LOG_TAG, Qgis.Info)
+
+
+def _authorization_header(handler) -> str | None:
+    for name in ("Authorization", "authorization", "AUTHORIZATION"):
+        value = handler.requestHeader(name)
+        if value:
+            return value
+    for name, value in handler.requestHeaders().items():  # any other spelling
+        if name.lower() == "authorization" and value:
+            return value
+    return None
+
+
+class CallerFilter(QgsServerFilter):
+    """Who is asking: anonymous, or the holder of a valid token; else a 401 answer."""
+
+    def __init__(self, server_iface, plugin: KmzbAccessPlugin) -> None:
+        super().__init__(server_iface)
+        self.plugin = plugin
+
+    def requestReady(self) -> None:  # noqa: N802 (QGIS API)
+        self.plugin.caller = ANONYMOUS
+        handler = self.serverInterface().requestHandler()
+        try:
+            self.plugin.caller = caller_from_header(_authorization_header(handler))
+        except TokenError as exc:
+            handler.setServiceException(
+                QgsServerException(f"Invalid token: {exc} / Nieprawidłowy token", 401)
+            )
+            handler.setResponseHeader("WWW-Authenticate", 'Bearer realm="kmzb"')
+            QgsMessageLog.logMessage(f"refused a token: {exc}", LOG_TAG, Qgis.Warning)
+
+    def responseComplete(self) -> None:  # noqa: N802 (QGIS API)
+        self.plugin.caller = ANONYMOUS
+
+
+class AccessControl(QgsAccessControlFilter):
+    def __init__(self, server_iface, plugin: KmzbAccessPlugin) -> None:
+        super().__init__(server_iface)
+        self.plugin = plugin
+
+    @staticmethod
+    def _access(layer) -> str | None:
+        value = layer.customProperty(rules.ACCESS_PROPERTY)
+        return str(value) if value else None
+
+    def layerPermissions(self, layer):  # noqa: N802 (QGIS API)
+        permissions = QgsAccessControlFilter.LayerPermissions()
+        permissions.canRead = rules.may_read(self._access(layer), self.plugin.caller)
+        # the map is read-only through QGIS Server: reports are written by the API
+        permissions.canInsert = permissions.canUpdate = permissions.canDelete = False
+        return permissions
+
+    def layerFilterSubsetString(self, layer) -> str:  # noqa: N802 (QGIS API)
+        return rules.subset_string(self._access(layer), self.plugin.caller)
+
+    def layerFilterExpression(self, layer) -> str:  # noqa: N802 (QGIS API)
+        return ""
+
+    def authorizedLayerAttributes(self, layer, attributes):  # noqa: N802 (QGIS API)
+        return rules.visible_attributes(self._access(layer), self.plugin.caller, attributes)
+
+    def allowToEdit(self, layer, feature) -> bool:  # noqa: N802 (QGIS API)
+        return False
+
+    def cacheKey(self) -> str:  # noqa: N802 (QGIS API)
+        return rules.cache_key(self.plugin.caller)

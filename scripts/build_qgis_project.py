@@ -1,0 +1,757 @@
+#!/usr/bin/python3
+"""Build (or check) qgis_projects/kmzb_public.qgs, the styled public map, with PyQGIS.
+
+Runs under the system Python (QGIS 3.22's own), not the project's venv:
+
+    PGSERVICEFILE=var/pg_service.conf /usr/bin/python3 scripts/build_qgis_project.py
+    PGSERVICEFILE=var/pg_service.conf /usr/bin/python3 scripts/build_qgis_project.py --check
+
+Every layer reads a `kmzb.wms_*` view (sql/020_wms_views.sql) through the
+PostgreSQL service name `kmzb`: the project never names a host or a password;
+each installation's pg_service.conf says where the database is. The script
+opens each layer against the database to check it is valid, computes the
+choropleth classes from the statistics, and writes plain XML. `--check`
+builds into memory and fails if the committed file differs (rebuild after a
+schema or style change and review the diff like code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = ROOT / "qgis_projects" / "kmzb_public.qgs"
+SERVICE = "kmzb"
+SVG_DIR = "/usr/share/qgis/svg"
+
+# Statuses: fill, outline, glyph colour (None = never drawn on the public map).
+STATUS_STYLE = {
+    "new": ("#2e9e44", "#1b5e20", "#ffffff", "Nowe"),
+    "verification": ("#f5c518", "#8a6d00", "#222222", "Weryfikacja"),
+    "confirmed": ("#d32f2f", "#7f0000", "#ffffff", "Potwierdzone"),
+    "unconfirmed": ("#9e9e9e", "#555555", "#ffffff", "Niepotwierdzone"),
+    "eliminated": ("#1e6fd9", "#0d3c7a", "#ffffff", "Potwierdzone (wyeliminowane)"),
+    "forwarded": ("#ffffff", "#d32f2f", "#d32f2f", "Potwierdzone (przekazane poza Policję)"),
+    "joke_or_mistake": ("#5d4037", "#3e2723", "#ffffff", "Żart lub pomyłka"),
+}
+PUBLIC_STATUSES = ["new", "verification", "confirmed", "unconfirmed", "eliminated", "forwarded"]
+
+# One pictogram per category (QGIS's bundled SVG library, parameterised colours).
+CATEGORY_ICONS = {
+    "vandalism": "tourist/tourist_ruin.svg",
+    "illegal_dumping": "amenity/amenity_waste_bin.svg",
+    "minors_at_risk": "gpsicons/couple.svg",
+    "poaching": "sport/sport_archery.svg",
+    "dangerous_waters": "sport/sport_swimming_outdoor.svg",
+    "dangerous_entertainment": "food/food_bar.svg",
+    "illegal_logging": "symbol/landuse_deciduous.svg",
+    "illegal_racing": "sport/sport_motorracing.svg",
+    "illegal_parking": "transport/transport_parking_car.svg",
+    "unguarded_track_crossing": "gpsicons/walker.svg",
+    "unguarded_level_crossing": "transport/transport_train_station.svg",
+    "poor_road_infrastructure": "transport/barrier_bollard.svg",
+    "destruction_of_greenery": "symbol/landuse_grass.svg",
+    "homeless_needing_help": "accommodation/accommodation_shelter.svg",
+    "quads_in_forests": "shopping/shopping_motorcycle.svg",
+    "speeding": "gpsicons/car.svg",
+    "public_drinking": "shopping/shopping_alcohol.svg",
+    "drug_use": "health/health_pharmacy.svg",
+    "stray_dogs": "shopping/shopping_pet.svg",
+    "grass_burning": "amenity/amenity_firestation.svg",
+    "wildlife_road_accidents": "gpsicons/deer.svg",
+    "animal_cruelty": "health/health_veterinary.svg",
+    "poor_traffic_organisation": "transport/transport_traffic_lights.svg",
+    "begging": "gpsicons/dollar.svg",
+}
+
+# Reports are drawn one by one only at large scales; above this scale
+# denominator the map draws the PostGIS grid (kmzb.public_threat_cells).
+POINTS_MAX_SCALE = 40_000
+POLICE_MAX_SCALE = 150_000
+# The grid level whose cells are about 20 px wide at a scale, in EPSG:2180:
+# cell = 40075016.686 / 2^z / 64 m in Web Mercator, x cos(52°) on the ground.
+GRID_SCALE_AT_Z0 = 0.616 * 40075016.686 / 64 / (20 * 0.00028)
+
+WMS_CRS = ["EPSG:2180", "EPSG:4326", "EPSG:3857"]
+# Poland in EPSG:2180, with a margin: the advertised extent
+POLAND_2180 = (140000.0, 120000.0, 880000.0, 800000.0)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--check", action="store_true", help="fail if the committed project differs"
+    )
+    return parser.parse_args()
+
+
+def start_qgis():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["QT_HASH_SEED"] = "0"  # attributes in a stable order: the file diffs like code
+    from qgis.core import QgsApplication
+
+    QgsApplication.setPrefixPath("/usr", True)
+    app = QgsApplication([], False)
+    app.initQgis()
+    return app
+
+
+def uri(view: str, geometry: str, srid: int = 2180) -> str:
+    return (
+        f"service='{SERVICE}' key='fid' estimatedmetadata=true srid={srid} "
+        f"type={geometry} checkPrimaryKeyUnicity='0' "
+        f'table="kmzb"."{view}" (geom)'
+    )
+
+
+def vector_layer(view: str, geometry: str, title: str, srid: int = 2180):
+    from qgis.core import QgsVectorLayer
+
+    layer = QgsVectorLayer(uri(view, geometry, srid), title, "postgres")
+    if not layer.isValid():
+        sys.exit(
+            f"build_qgis_project: layer {view} is not valid; is PGSERVICEFILE set and the "
+            f"database migrated? ({layer.dataProvider().error().summary()})"
+        )
+    return layer
+
+
+def publish(layer, short_name: str, abstract: str, hidden_fields: tuple[str, ...] = ()) -> None:
+    """WMS/WFS name and abstract; the key, the geometry column and `hidden_fields` are
+    never listed in GetFeatureInfo or WFS."""
+    layer.setShortName(short_name)
+    layer.setAbstract(abstract)
+    layer.setKeywordList("KMZB")
+    hidden = {"fid", "geom", *hidden_fields} & set(layer.fields().names())
+    with warnings.catch_warnings():  # deprecated in 3.22 in favour of field flags (3.34)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        layer.setExcludeAttributesWms(hidden)
+        layer.setExcludeAttributesWfs(hidden)
+
+
+def field_alias(layer, aliases: dict[str, str]) -> None:
+    for name, alias in aliases.items():
+        index = layer.fields().indexOf(name)
+        if index >= 0:
+            layer.setFieldAlias(index, alias)
+
+
+# --- threats -------------------------------------------------------------------------
+
+
+def glyph_colour_expression() -> str:
+    cases = " ".join(
+        f"WHEN '{code}' THEN '{glyph}'" for code, (_f, _o, glyph, _n) in STATUS_STYLE.items()
+    )
+    # no feature (the legend): a dark pictogram on white
+    return f"CASE \"status\" {cases} ELSE '#222222' END"
+
+
+def status_symbol(status: str):
+    from qgis.core import QgsMarkerSymbol, QgsSimpleMarkerSymbolLayer, QgsUnitTypes
+    from qgis.PyQt.QtGui import QColor
+
+    fill, outline, _glyph, _name = STATUS_STYLE[status]
+    layer = QgsSimpleMarkerSymbolLayer()
+    layer.setShape(QgsSimpleMarkerSymbolLayer.Circle)
+    layer.setSize(4.2)
+    layer.setSizeUnit(QgsUnitTypes.RenderMillimeters)
+    layer.setColor(QColor(fill))
+    layer.setStrokeColor(QColor(outline))
+    layer.setStrokeWidth(0.6 if status == "forwarded" else 0.25)
+    symbol = QgsMarkerSymbol()
+    symbol.changeSymbolLayer(0, layer)
+    return symbol
+
+
+def category_symbol(category: str):
+    from qgis.core import QgsMarkerSymbol, QgsProperty, QgsSvgMarkerSymbolLayer, QgsSymbolLayer
+    from qgis.PyQt.QtGui import QColor
+
+    path = f"{SVG_DIR}/{CATEGORY_ICONS[category]}"
+    if not Path(path).exists():
+        sys.exit(f"build_qgis_project: missing pictogram {path} (package qgis-providers-common)")
+    layer = QgsSvgMarkerSymbolLayer(path, 3.0)
+    layer.setFillColor(QColor("#222222"))
+    layer.setStrokeWidth(0)
+    layer.setDataDefinedProperty(
+        QgsSymbolLayer.PropertyFillColor, QgsProperty.fromExpression(glyph_colour_expression())
+    )
+    symbol = QgsMarkerSymbol()
+    symbol.changeSymbolLayer(0, layer)
+    return symbol
+
+
+def threat_renderer(categories: list[tuple[str, str]], statuses: list[str]):
+    """Two rule groups drawn for every report: a disc in the status colour, then the
+    category pictogram on it. The legend shows both keys."""
+    from qgis.core import QgsRuleBasedRenderer
+
+    root = QgsRuleBasedRenderer.Rule(None)
+    by_status = QgsRuleBasedRenderer.Rule(None, label="Status zgłoszenia")
+    for status in statuses:
+        by_status.appendChild(
+            QgsRuleBasedRenderer.Rule(
+                status_symbol(status),
+                filterExp=f"\"status\" = '{status}'",
+                label=STATUS_STYLE[status][3],
+            )
+        )
+    by_category = QgsRuleBasedRenderer.Rule(None, label="Kategoria zagrożenia")
+    for code, name in categories:
+        by_category.appendChild(
+            QgsRuleBasedRenderer.Rule(
+                category_symbol(code), filterExp=f"\"category\" = '{code}'", label=name
+            )
+        )
+    root.appendChild(by_status)
+    root.appendChild(by_category)
+    return QgsRuleBasedRenderer(root)
+
+
+def threat_layer(categories: list[tuple[str, str]]):
+    from qgis.core import QgsMapLayer
+
+    layer = vector_layer("wms_threats", "Point", "Zgłoszone zagrożenia")
+    public = [(code, name) for code, name, shown in categories if shown]
+    layer.setRenderer(threat_renderer(public, PUBLIC_STATUSES))
+    layer.setScaleBasedVisibility(True)
+    layer.setMinimumScale(POINTS_MAX_SCALE)  # QGIS: "minimum" = the most zoomed-out
+    layer.setMaximumScale(1)
+    layer.setFlags(layer.flags() | QgsMapLayer.Identifiable)
+    publish(
+        layer,
+        "zagrozenia_punkty",
+        "Zagrożenia zgłoszone przez mieszkańców, samorządy i organizacje, widoczne zgodnie z "
+        "zasadami publikacji (status i kategoria). Symbol: kolor = status, piktogram = "
+        "kategoria. Rysowane pojedynczo w skalach większych niż 1:40 000.",
+        hidden_fields=("police_unit",),
+    )
+    field_alias(
+        layer,
+        {
+            "reference": "Numer zgłoszenia",
+            "category": "Kod kategorii",
+            "category_name": "Kategoria",
+            "status": "Kod statusu",
+            "status_name": "Status",
+            "event_date": "Data zdarzenia",
+            "reported_on": "Data zgłoszenia",
+            "gmina_teryt": "Gmina (TERYT)",
+        },
+    )
+    return layer
+
+
+def police_layer(categories: list[tuple[str, str, bool]]):
+    layer = vector_layer("wms_unit_reports", "Point", "Zgłoszenia niepubliczne jednostki")
+    everything = [(code, name) for code, name, _shown in categories]
+    layer.setRenderer(threat_renderer(everything, list(STATUS_STYLE)))
+    layer.setScaleBasedVisibility(True)
+    layer.setMinimumScale(POLICE_MAX_SCALE)
+    layer.setMaximumScale(1)
+    layer.setCustomProperty("kmzb/access", "police")
+    publish(
+        layer,
+        "zgloszenia_jednostki",
+        "Tylko dla Policji (token jednostki): zgłoszenia jednostki niewidoczne na mapie "
+        "publicznej (zakończone, żart lub pomyłka, kategorie niepubliczne).",
+    )
+    field_alias(
+        layer,
+        {
+            "reference": "Numer zgłoszenia",
+            "category_name": "Kategoria",
+            "status_name": "Status",
+            "event_date": "Data zdarzenia",
+            "reported_on": "Data zgłoszenia",
+            "status_changed_on": "Data zmiany statusu",
+            "police_unit": "Jednostka Policji",
+            "forwarded_to": "Przekazano do",
+        },
+    )
+    return layer
+
+
+def grid_zoom_scales() -> list[tuple[int, float, float]]:
+    """(z, most zoomed-in scale, most zoomed-out scale) for the grid levels in use."""
+    levels = []
+    for z in range(0, 14):
+        centre = GRID_SCALE_AT_Z0 / 2**z
+        lower, upper = centre / math.sqrt(2), centre * math.sqrt(2)
+        if z == 13:
+            lower = 1
+        if upper <= POINTS_MAX_SCALE:
+            continue
+        levels.append((z, max(lower, POINTS_MAX_SCALE), upper if z > 0 else 0))
+    return levels
+
+
+def grid_layer():
+    from qgis.core import (
+        QgsMarkerSymbol,
+        QgsProperty,
+        QgsRuleBasedRenderer,
+        QgsSimpleMarkerSymbolLayer,
+        QgsSymbolLayer,
+    )
+    from qgis.PyQt.QtGui import QColor
+
+    layer = vector_layer("wms_threat_cells", "Point", "Zagęszczenie zgłoszeń", srid=3857)
+    marker = QgsSimpleMarkerSymbolLayer()
+    marker.setShape(QgsSimpleMarkerSymbolLayer.Circle)
+    marker.setColor(QColor(211, 47, 47, 170))
+    marker.setStrokeColor(QColor(255, 255, 255, 220))
+    marker.setStrokeWidth(0.2)
+    marker.setSize(2.4)
+    marker.setDataDefinedProperty(
+        QgsSymbolLayer.PropertySize,
+        QgsProperty.fromExpression('min(1.2 + 0.9 * log10("n"), 4.6)'),
+    )
+    # the share confirmed by the police: the darker, the more confirmed
+    marker.setDataDefinedProperty(
+        QgsSymbolLayer.PropertyFillColor,
+        QgsProperty.fromExpression(
+            'color_rgba(255 - 110 * "confirmed" / "n", 140 - 120 * "confirmed" / "n", 40, 190)'
+        ),
+    )
+    symbol = QgsMarkerSymbol()
+    symbol.changeSymbolLayer(0, marker)
+    root = QgsRuleBasedRenderer.Rule(None)
+    for z, lower, upper in grid_zoom_scales():
+        rule = QgsRuleBasedRenderer.Rule(
+            symbol.clone(),
+            maximumScale=int(lower),
+            minimumScale=int(upper),
+            filterExp=f'"z" = {z}',
+            label=f"Liczba zgłoszeń w oczku siatki (poziom {z})",
+        )
+        root.appendChild(rule)
+    layer.setRenderer(QgsRuleBasedRenderer(root))
+    layer.setScaleBasedVisibility(True)
+    layer.setMinimumScale(0)  # 0: no limit when zoomed out
+    layer.setMaximumScale(POINTS_MAX_SCALE)
+    publish(
+        layer,
+        "zagrozenia_siatka",
+        "Liczba publicznych zgłoszeń w oczkach siatki liczonej w PostGIS "
+        "(kmzb.public_threat_cells, odświeżana co 5 minut); rysowana w skalach mniejszych "
+        "niż 1:40 000. Wielkość koła: liczba zgłoszeń; kolor: udział potwierdzonych.",
+    )
+    field_alias(layer, {"n": "Liczba zgłoszeń", "confirmed": "Potwierdzone", "z": "Poziom"})
+    return layer
+
+
+# --- statistics ----------------------------------------------------------------------
+
+
+def rate_breaks(conn_layer) -> list[float]:
+    """Class limits from the powiat rates of the last five years: sextiles rounded to 10."""
+    values = sorted(
+        f["total_per_10k"]
+        for f in conn_layer.getFeatures()
+        if f["level"] == "powiat" and f["total_per_10k"] is not None
+    )
+    if not values:
+        sys.exit("build_qgis_project: no crime statistics in the database; run kmzb load all")
+    breaks = []
+    for share in (1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6):
+        value = values[int(share * (len(values) - 1))]
+        rounded = round(value / 10) * 10
+        if not breaks or rounded > breaks[-1]:
+            breaks.append(float(rounded))
+    return breaks
+
+
+def choropleth_renderer(breaks: list[float]):
+    from qgis.core import (
+        QgsClassificationRange,
+        QgsFillSymbol,
+        QgsGraduatedSymbolRenderer,
+        QgsRendererRange,
+    )
+
+    colours = ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603", "#7f2704"]
+    limits = [0.0, *breaks, 100000.0]
+    ranges = []
+    for index in range(len(limits) - 1):
+        low, high = limits[index], limits[index + 1]
+        if index == 0:
+            label = f"poniżej {low + high - low:.0f}"
+        elif index == len(limits) - 2:
+            label = f"{low:.0f} i więcej"
+        else:
+            label = f"{low:.0f} – {high:.0f}"
+        symbol = QgsFillSymbol.createSimple(
+            {
+                "color": colours[index],
+                "outline_color": "#8c6d5a",
+                "outline_width": "0.15",
+            }
+        )
+        ranges.append(QgsRendererRange(QgsClassificationRange(label, low, high), symbol))
+    renderer = QgsGraduatedSymbolRenderer("total_per_10k", ranges)
+    renderer.setClassAttribute("total_per_10k")
+    return renderer
+
+
+def rates_layer(level: str, title: str, short_name: str, breaks: list[float], years):
+    from qgis.core import QgsMapLayerServerProperties
+
+    layer = vector_layer("wms_crime_rates", "MultiPolygon", title)
+    layer.setSubsetString(f"\"level\" = '{level}'")
+    layer.setRenderer(choropleth_renderer(breaks))
+    dimension = QgsMapLayerServerProperties.WmsDimensionInfo(
+        "rok", "year", "", "", "", QgsMapLayerServerProperties.WmsDimensionInfo.MaxValue
+    )
+    layer.serverProperties().addWmsDimension(dimension)
+    publish(
+        layer,
+        short_name,
+        f"Przestępstwa stwierdzone przez Policję na 10 tys. mieszkańców "
+        f"({title.split('–')[-1].strip()}), lata {min(years)}–{max(years)}; rok wybiera "
+        "wymiar WMS ROK (parametr DIM_ROK), domyślnie ostatni. Źródło: GUS, Bank Danych "
+        "Lokalnych (dane KGP).",
+    )
+    field_alias(
+        layer,
+        {
+            "teryt": "TERYT",
+            "name": "Nazwa",
+            "year": "Rok",
+            "total_per_10k": "Przestępstwa ogółem na 10 tys. mieszkańców",
+            "total_count": "Przestępstwa ogółem",
+            "criminal_per_10k": "O charakterze kryminalnym na 10 tys.",
+            "property_per_10k": "Przeciwko mieniu na 10 tys.",
+            "life_health_per_10k": "Przeciwko życiu i zdrowiu na 10 tys.",
+            "traffic_per_10k": "Drogowe na 10 tys.",
+            "economic_per_10k": "Gospodarcze na 10 tys.",
+            "detection_rate": "Wykrywalność (%)",
+            "population": "Ludność",
+        },
+    )
+    return layer
+
+
+# --- boundaries ----------------------------------------------------------------------
+
+
+def boundary_layer(view, title, short_name, width, colour, max_scale, label_max_scale, size):
+    from qgis.core import (
+        QgsFillSymbol,
+        QgsPalLayerSettings,
+        QgsSingleSymbolRenderer,
+        QgsTextBufferSettings,
+        QgsTextFormat,
+        QgsVectorLayerSimpleLabeling,
+    )
+    from qgis.PyQt.QtGui import QColor, QFont
+
+    layer = vector_layer(view, "MultiPolygon", title)
+    symbol = QgsFillSymbol.createSimple(
+        {
+            "style": "no",
+            "outline_color": colour,
+            "outline_width": str(width),
+            "joinstyle": "round",
+        }
+    )
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+    if max_scale:
+        layer.setScaleBasedVisibility(True)
+        layer.setMinimumScale(max_scale)
+        layer.setMaximumScale(1)
+    text = QgsTextFormat()
+    font = QFont("DejaVu Sans")
+    text.setFont(font)
+    text.setSize(size)
+    text.setColor(QColor(colour))
+    buffer = QgsTextBufferSettings()
+    buffer.setEnabled(True)
+    buffer.setSize(0.8)
+    buffer.setColor(QColor("#ffffff"))
+    text.setBuffer(buffer)
+    settings = QgsPalLayerSettings()
+    settings.fieldName = "name"
+    settings.setFormat(text)
+    settings.placement = QgsPalLayerSettings.OverPoint
+    settings.centroidInside = True
+    settings.scaleVisibility = True
+    settings.minimumScale = label_max_scale
+    settings.maximumScale = 1
+    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
+    layer.setLabelsEnabled(True)
+    publish(layer, short_name, f"{title}: granice według PRG (GUGiK), kody TERYT 2026.")
+    field_alias(
+        layer,
+        {"teryt": "TERYT", "name": "Nazwa", "population": "Ludność", "gmina_type_name": "Typ"},
+    )
+    return layer
+
+
+# --- the project ---------------------------------------------------------------------
+
+
+def categories_from_database() -> list[tuple[str, str, bool]]:
+    from qgis.core import QgsVectorLayer
+
+    table = QgsVectorLayer(
+        f"service='{SERVICE}' key='code' checkPrimaryKeyUnicity='0' "
+        'table="kmzb"."public_threat_categories"',
+        "categories",
+        "postgres",
+    )
+    if not table.isValid():
+        sys.exit("build_qgis_project: cannot read kmzb.public_threat_categories")
+    rows = sorted(
+        (f["sort_order"], f["code"], f["name_pl"], bool(f["shown_on_public_map"]))
+        for f in table.getFeatures()
+    )
+    missing = {code for _o, code, _n, _s in rows} - set(CATEGORY_ICONS)
+    if missing:
+        sys.exit(f"build_qgis_project: no pictogram for categories {sorted(missing)}")
+    return [(code, name, shown) for _order, code, name, shown in rows]
+
+
+def set_service_metadata(project) -> None:
+    from qgis.core import QgsProjectMetadata
+
+    entries = {
+        ("WMSServiceCapabilities", "/"): True,
+        ("WMSServiceTitle", "/"): "Krajowa Mapa Zagrożeń Bezpieczeństwa (KMZB) – mapa publiczna",
+        ("WMSServiceAbstract", "/"): (
+            "Otwarta mapa zagrożeń bezpieczeństwa w Polsce: zagrożenia zgłoszone przez "
+            "mieszkańców, samorządy i organizacje (po weryfikacji przez Policję), statystyka "
+            "przestępczości na 10 tys. mieszkańców w powiatach i województwach oraz granice "
+            "administracyjne. Nie służy do zgłoszeń alarmowych: w sytuacji zagrożenia życia "
+            "lub zdrowia dzwoń 112."
+        ),
+        ("WMSKeywordList", "/"): [
+            "zagrożenia",
+            "bezpieczeństwo",
+            "Policja",
+            "przestępczość",
+            "mapa zagrożeń",
+            "KMZB",
+        ],
+        ("WMSContactOrganization", "/"): "Projekt KMZB",
+        ("WMSContactPerson", "/"): "Zespół KMZB",
+        ("WMSContactPosition", "/"): "Administrator usługi",
+        ("WMSContactMail", "/"): "kmzb@example.org",
+        ("WMSContactPhone", "/"): "",
+        ("WMSOnlineResource", "/"): "",
+        ("WMSFees", "/"): "bezpłatnie",
+        ("WMSAccessConstraints", "/"): (
+            "Dane publiczne; statystyka: GUS BDL (dane KGP), granice: PRG GUGiK."
+        ),
+        ("WMSCrsList", "/"): WMS_CRS,
+        ("WMSUseLayerIDs", "/"): False,
+        ("WMSAddWktGeometry", "/"): False,
+        ("WMSFeatureInfoUseAttributeFormSettings", "/"): False,
+        ("WMSSegmentizeFeatureInfoGeometry", "/"): False,
+        ("WMSPrecision", "/"): "6",
+        ("WMSMaxWidth", "/"): "4096",
+        ("WMSMaxHeight", "/"): "4096",
+        ("WMSDefaultMapUnitsPerMm", "/"): "1",
+        ("WMSExtent", "/"): [str(v) for v in POLAND_2180],
+    }
+    for (key, path), value in entries.items():
+        project.writeEntry(key, path, value)
+    metadata = QgsProjectMetadata()
+    metadata.setTitle("KMZB – mapa publiczna")
+    metadata.setLanguage("pol")
+    metadata.setAbstract(entries[("WMSServiceAbstract", "/")])
+    project.setMetadata(metadata)
+
+
+def set_wfs(project, layers) -> None:
+    """WFS publishes the public threats and boundaries (attributes as in GetFeatureInfo)."""
+    ids = [layer.id() for layer in layers]
+    project.writeEntry("WFSLayers", "/", ids)
+    for layer in layers:
+        project.writeEntry("WFSLayersPrecision", "/" + layer.id(), 6)
+
+
+def build(output: Path) -> str:
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsLayerTreeGroup,
+        QgsProject,
+        QgsRectangle,
+        QgsReferencedRectangle,
+    )
+
+    categories = categories_from_database()
+    project = QgsProject.instance()
+    project.clear()
+    project.setTitle("KMZB – mapa publiczna")
+    crs = QgsCoordinateReferenceSystem("EPSG:2180")
+    project.setCrs(crs)
+    project.setTrustLayerMetadata(True)
+    project.setFileName(str(output))
+
+    all_rates = vector_layer("wms_crime_rates", "MultiPolygon", "rates")
+    breaks = rate_breaks(all_rates)
+    years = sorted({int(f["year"]) for f in all_rates.getFeatures()})
+
+    threats = threat_layer(categories)
+    grid = grid_layer()
+    police = police_layer(categories)
+    rates_powiaty = rates_layer(
+        "powiat",
+        "Przestępczość na 10 tys. mieszkańców – powiaty",
+        "przestepczosc_powiaty",
+        breaks,
+        years,
+    )
+    rates_wojewodztwa = rates_layer(
+        "wojewodztwo",
+        "Przestępczość na 10 tys. mieszkańców – województwa",
+        "przestepczosc_wojewodztwa",
+        breaks,
+        years,
+    )
+    wojewodztwa = boundary_layer(
+        "wms_wojewodztwa", "Województwa", "wojewodztwa", 0.7, "#37474f", None, 12_000_000, 9
+    )
+    powiaty = boundary_layer(
+        "wms_powiaty", "Powiaty", "powiaty", 0.35, "#546e7a", 4_000_000, 1_000_000, 8
+    )
+    gminy = boundary_layer("wms_gminy", "Gminy", "gminy", 0.2, "#78909c", 800_000, 200_000, 7.5)
+
+    root = project.layerTreeRoot()
+
+    def group(name: str, short_name: str, abstract: str) -> QgsLayerTreeGroup:
+        node = root.addGroup(name)
+        node.setCustomProperty("wmsShortName", short_name)
+        node.setCustomProperty("wmsAbstract", abstract)
+        return node
+
+    # the police layer stands alone: a group holding a layer the caller may not read
+    # would refuse the whole group
+    project.addMapLayer(police, False)
+    root.addLayer(police)
+    threat_group = group(
+        "Zagrożenia",
+        "zagrozenia",
+        "Publiczne zgłoszenia zagrożeń: pojedynczo w dużych skalach, siatka zagęszczenia "
+        "w mniejszych.",
+    )
+    for layer in (threats, grid):
+        project.addMapLayer(layer, False)
+        threat_group.addLayer(layer)
+    boundary_group = group(
+        "Granice administracyjne",
+        "granice",
+        "Województwa, powiaty i gminy (gminy i powiaty zależnie od skali), z nazwami.",
+    )
+    for layer in (gminy, powiaty, wojewodztwa):
+        project.addMapLayer(layer, False)
+        boundary_group.addLayer(layer)
+    stats_group = group(
+        "Statystyka przestępczości",
+        "statystyka",
+        "Przestępstwa stwierdzone na 10 tys. mieszkańców; rok: wymiar WMS ROK.",
+    )
+    for layer in (rates_powiaty, rates_wojewodztwa):
+        project.addMapLayer(layer, False)
+        stats_group.addLayer(layer)
+    root.findLayer(rates_wojewodztwa.id()).setItemVisibilityChecked(False)
+
+    set_service_metadata(project)
+    project.writeEntry("WMSRootName", "/", "kmzb")
+    set_wfs(project, [threats, wojewodztwa, powiaty, gminy])
+    extent = QgsReferencedRectangle(QgsRectangle(*POLAND_2180), crs)
+    project.viewSettings().setDefaultViewExtent(extent)
+    project.viewSettings().setPresetFullExtent(extent)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / output.name
+        project.setFileName(str(path))
+        if not project.write():
+            sys.exit(f"build_qgis_project: writing {path} failed")
+        text = path.read_text(encoding="utf-8")
+    # stable layer ids (QGIS makes them from a timestamp; it ignores ids of 10
+    # characters or fewer): kmzb_layer_ and the WMS short name
+    for layer in project.mapLayers().values():
+        text = text.replace(layer.id(), f"kmzb_layer_{layer.shortName()}")
+    return normalise(text)
+
+
+def normalise(text: str) -> str:
+    """Drop what changes on every save (timestamps), so the file diffs like code."""
+    import re
+
+    text = re.sub(r'saveDateTime="[^"]*"', "", text)
+    text = re.sub(r"<creation>[^<]*</creation>", "<creation></creation>", text)
+    text = re.sub(r'projectname="[^"]*"', 'projectname="KMZB – mapa publiczna"', text)
+    text = re.sub(r"<author>[^<]*</author>", "<author>KMZB</author>", text)
+    text = re.sub(r'saveUser="[^"]*"', "", text)
+    text = re.sub(r'saveUserFull="[^"]*"', "", text)
+    # snapping settings are kept in a hash keyed by the (random) original layer ids
+    text = re.sub(
+        r"(<individual-layer-settings>\n)(.*?)(\n\s*</individual-layer-settings>)",
+        lambda m: m.group(1) + "\n".join(sorted(m.group(2).split("\n"))) + m.group(3),
+        text,
+        flags=re.S,
+    )
+    # random UUIDs (rule keys, the annotation layer): numbered in order of appearance
+    seen: dict[str, str] = {}
+
+    def number(match: re.Match) -> str:
+        value, sep = match.group(0), match.group(1)
+        if value not in seen:
+            n = len(seen) + 1
+            seen[value] = sep.join([f"{n:08x}", "0000", "4000", "8000", f"{n:012x}"])
+        return seen[value]
+
+    return re.sub(
+        r"[0-9a-f]{8}([-_])[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{12}", number, text
+    )
+
+
+def main() -> int:
+    args = parse_args()
+    if (
+        not os.environ.get("PGSERVICEFILE")
+        and not Path.home().joinpath(".pg_service.conf").exists()
+    ):
+        print(
+            "build_qgis_project: set PGSERVICEFILE to a pg_service.conf naming the service "
+            f"'{SERVICE}' (kmzb qgis-service writes var/pg_service.conf)",
+            file=sys.stderr,
+        )
+        return 2
+    app = start_qgis()
+    text = build(args.output)
+    status = 0
+    if args.check:
+        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+        if current != text:
+            diff = difflib.unified_diff(
+                current.splitlines(), text.splitlines(), "committed", "rebuilt", lineterm="", n=1
+            )
+            print("\n".join(list(diff)[:80]))
+            print(f"build_qgis_project: {args.output} differs from the rebuilt project")
+            status = 1
+        else:
+            print(f"build_qgis_project: {args.output} is up to date")
+    else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"build_qgis_project: wrote {args.output}")
+    sys.stdout.flush()
+    del app
+    os._exit(status)  # QGIS 3.22 may crash tearing down; the work is done
+
+
+if __name__ == "__main__":
+    sys.exit(main())
