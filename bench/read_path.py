@@ -5,9 +5,9 @@ vs the raw SQL, in one run, on one database.
     KMZB_DB_NAME=kmzb_bench .venv/bin/kmzb load demo --reports 5000000
     KMZB_DB_NAME=kmzb_bench .venv/bin/python bench/read_path.py [--duration 15]
 
-Needs wrk and pgbench (Debian) and tipg in its own virtual environment
-(var/bench/tipg-venv: `python3.12 -m venv var/bench/tipg-venv &&
-var/bench/tipg-venv/bin/pip install tipg uvicorn`). Each server gets 2 worker
+Needs wrk and pgbench (Debian, installed by the set-up) and tipg, which the
+script installs from PyPI into its own virtual environment on first use
+(var/bench/tipg-venv; tipg's pins differ from pygeoapi's). Each server gets 2 worker
 processes on loopback; the load tool runs on the same machine. Prints a
 Markdown table with requests/s, p50 and p99 at concurrency 1 and 8 and the
 ratios to tipg and to the raw SQL.
@@ -65,6 +65,19 @@ def stock_config(path: Path) -> None:
     path.write_text(yaml.safe_dump(config, allow_unicode=True))
 
 
+TIPG_VENV = VAR_DIR / "bench" / "tipg-venv"
+
+
+def ensure_tipg() -> Path:
+    """uvicorn of a virtual environment holding tipg, made on first use."""
+    uvicorn = TIPG_VENV / "bin" / "uvicorn"
+    if not uvicorn.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
+        pip = TIPG_VENV / "bin" / "pip"
+        subprocess.run([str(pip), "install", "-q", "tipg", "uvicorn"], check=True)
+    return uvicorn
+
+
 def start_servers(url: str, workdir: Path) -> list[subprocess.Popen]:
     export_database_environment(url)
     venv_bin = Path(sys.executable).parent
@@ -110,7 +123,7 @@ def start_servers(url: str, workdir: Path) -> list[subprocess.Popen]:
             },
         )
     )
-    tipg = VAR_DIR / "bench" / "tipg-venv" / "bin" / "uvicorn"
+    tipg = ensure_tipg()
     procs.append(
         subprocess.Popen(
             [
