@@ -34,7 +34,7 @@ export function showTab(name, focus = false) {
     if (selected && focus) button.focus();
   }
   pickModeFor(name);
-  if (history.replaceState) history.replaceState(null, '', `#${name}`);
+  if (history.replaceState) history.replaceState(null, '', `#/${name}`);
 }
 
 function setupTabs() {
@@ -111,7 +111,7 @@ function start() {
       else setAreaPoint(result.lon, result.lat);
     }
   });
-  const hash = window.location.hash.replace('#', '');
+  const hash = window.location.hash.replace(/^#\/?/, '');
   showTab(TABS.includes(hash) ? hash : 'map');
   loadCategories().catch(() => {});
   loadWms();

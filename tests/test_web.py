@@ -1,0 +1,631 @@
+"""The web client in headless Chromium (Debian's), against the real app and database.
+
+The app runs under gunicorn as in production, with its WMS proxy pointed at a
+small stand-in WMS on loopback (QGIS Server has its own tests), so the page's
+WMS switch, legend and the "WMS unreachable" path are tested deterministically.
+Screenshots go to var/screenshots/; scripts/web_screenshots.sh copies the best
+to docs/.
+"""
+
+from __future__ import annotations
+
+import http.server
+import itertools
+import os
+import re
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from conftest import TEST_DB, free_port
+from kmzb.auth import tokens
+from kmzb.settings import PROJECT_ROOT, VAR_DIR, Settings
+
+CHROMIUM = os.environ.get("KMZB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = VAR_DIR / "screenshots"
+KRAKOW = (19.9383, 50.0614)
+_addresses = itertools.count(1)
+
+
+def new_address() -> str:
+    n = next(_addresses)
+    return f"203.0.{n // 250}.{n % 250 + 1}"  # documentation range, one per citizen
+
+
+# --- a stand-in WMS upstream ----------------------------------------------------
+
+
+def png(width: int, height: int, rgba: tuple[int, int, int, int]) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    row = b"\x00" + bytes(rgba) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+CAPABILITIES = """<?xml version="1.0" encoding="UTF-8"?>
+<WMS_Capabilities version="1.3.0" xmlns="http://www.opengis.net/wms"
+  xmlns:xlink="http://www.w3.org/1999/xlink">
+ <Service><Name>WMS</Name><Title>KMZB test WMS</Title></Service>
+ <Capability>
+  <Request><GetMap><Format>image/png</Format><DCPType><HTTP><Get>
+   <OnlineResource xlink:href="http://127.0.0.1/ows/"/></Get></HTTP></DCPType></GetMap></Request>
+  <Layer><Name>kmzb_public</Name><Title>KMZB</Title><CRS>EPSG:3857</CRS>
+   <Layer queryable="1"><Name>crime_rates</Name><Title>Przestępczość na 10 tys. mieszkańców</Title>
+    <CRS>EPSG:3857</CRS></Layer>
+  </Layer>
+ </Capability>
+</WMS_Capabilities>"""
+
+
+class StubWms:
+    """A minimal WMS 1.3.0 on a loopback port; records what it was asked."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.requests: list[dict] = []
+        self.server: http.server.ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                params = {k.upper(): v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                stub.requests.append(
+                    {"params": params, "authorization": self.headers.get("Authorization")}
+                )
+                kind = params.get("REQUEST", "").lower()
+                if kind == "getcapabilities":
+                    body, ctype = CAPABILITIES.encode(), "text/xml"
+                elif kind == "getlegendgraphic":
+                    body, ctype = png(80, 24, (20, 90, 200, 255)), "image/png"
+                elif kind == "getmap":
+                    body, ctype = png(16, 16, (20, 90, 200, 60)), "image/png"
+                else:
+                    self.send_error(400, "unknown request")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/ows/"
+
+
+# --- fixtures ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wms() -> Iterator[StubWms]:
+    stub = StubWms()
+    stub.start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture(scope="module")
+def web(db_url: str, server: Settings, wms: StubWms, tmp_path_factory) -> Iterator[str]:
+    """The app under gunicorn, its /wms proxy pointed at the stand-in WMS."""
+    if not (PROJECT_ROOT / "web" / "dist" / "index.html").is_file():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=PROJECT_ROOT / "web", check=True
+        )
+        subprocess.run(["npm", "run", "build"], cwd=PROJECT_ROOT / "web", check=True)
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "KMZB_API_PORT": str(port),
+            "KMZB_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "PYGEOAPI_OPENAPI": str(tmp_path_factory.mktemp("openapi-web") / "openapi.yml"),
+            "KMZB_TRUSTED_PROXY_HEADER": "X-Forwarded-For",
+            "KMZB_WMS_URL": wms.url,
+        }
+    )
+    if server.embedded:
+        env["KMZB_DB_NAME"] = TEST_DB
+    else:
+        env["DATABASE_URL"] = db_url
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    process = subprocess.Popen(
+        [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "kmzb.app:app"],
+        env=env,
+        cwd=PROJECT_ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError("the app exited during start-up")
+        try:
+            if requests.get(f"{base}/map/", timeout=10).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the app did not answer within 60 s")
+        time.sleep(0.3)
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def token_for(settings: Settings):
+    def make(role: str, unit: str | None = None) -> str:
+        return tokens.issue(settings, role, f"web-test-{role}", unit=unit)
+
+    return make
+
+
+def new_page(browser: Browser, web: str, width: int = 1280, height: int = 860) -> Page:
+    """A fresh browser context: one citizen (own address), own storage."""
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        base_url=web,
+        extra_http_headers={"X-Forwarded-For": new_address()},
+        locale="pl-PL",
+        timezone_id="Europe/Warsaw",
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.outside_requests = []  # type: ignore[attr-defined]
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if r.url.startswith(web) or r.url.startswith("data:")
+            else page.outside_requests.append(r.url)
+        ),  # type: ignore[attr-defined]
+    )
+    return page
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def wait_for_map(page: Page) -> None:
+    """Until the map has drawn after the last view change."""
+    before = page.locator("#map").get_attribute("data-rendered") or "0"
+    page.wait_for_function(
+        "b => Number(document.getElementById('map').dataset.rendered || 0) > Number(b)",
+        arg=before,
+        timeout=15_000,
+    )
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.locator(f"#tab-{name}").click()
+    expect(page.locator(f"#panel-{name}")).to_be_visible()
+
+
+def search_and_pick(page: Page, query: str, result_text: str) -> None:
+    page.locator("#search-q").fill(query)
+    page.locator("#search button[type=submit]").click()
+    page.locator("#search-results button.result", has_text=result_text).first.click()
+
+
+def click_map_center(page: Page) -> None:
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def submit_report_in_page(page: Page, category: str, description: str = "") -> None:
+    page.locator("#report-category").select_option(category)
+    if description:
+        page.locator("#report-description").fill(description)
+    page.locator("#report-send").click()
+
+
+# --- the whole story --------------------------------------------------------------------
+
+
+def test_story_report_find_confirm_and_see_it_on_the_public_map(
+    browser: Browser, web: str, token_for
+) -> None:
+    citizen = new_page(browser, web)
+    citizen.goto("/map/")
+    expect(citizen.locator("h1")).to_contain_text("Krajowa Mapa Zagrożeń Bezpieczeństwa")
+    expect(citizen.locator("#filter-category option")).not_to_have_count(1)  # categories in
+    wait_for_map(citizen)
+
+    # 1. a new user reports a threat: the place from the search, then a click on the map
+    open_tab(citizen, "report")
+    expect(citizen.locator(".notice112")).to_contain_text(
+        "W sytuacji zagrożenia życia lub zdrowia dzwoń 112"
+    )
+    search_and_pick(citizen, "Kraków", "Kraków")
+    citizen.wait_for_timeout(400)
+    click_map_center(citizen)
+    expect(citizen.locator("#report-location")).to_contain_text("Wybrano")
+    citizen.locator("#report-category").select_option("illegal_dumping")
+    citizen.locator("#report-date").fill("2026-11-20")
+    citizen.locator("#report-time").select_option("evening")
+    citizen.locator("#report-description").fill("Worki ze śmieciami przy wejściu do parku.")
+    shot(citizen, "report-form")
+    citizen.locator("#report-send").click()
+    expect(citizen.locator("#report-done")).to_be_visible()
+    reference = citizen.locator("#report-reference").inner_text().strip()
+    assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", reference)
+    expect(citizen.locator("#report-unit")).to_contain_text("Komenda Miejska Policji w Krakowie")
+    shot(citizen, "report-sent")
+
+    # 2. finds it by reference
+    citizen.locator("#report-check").click()
+    expect(citizen.locator("#check-status")).to_have_text("Nowe")
+    expect(citizen.locator("#check-result")).to_contain_text("Dzikie wysypiska śmieci")
+
+    # 3. a coordinator confirms it in the police panel
+    police = new_page(browser, web)
+    police.goto("/map/#police")
+    police.locator("#police-token").fill(token_for("coordinator", "KWP-12"))
+    police.locator("#police-login button[type=submit]").click()
+    row = police.locator(f"#police-queue tr[data-reference='{reference}']")
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("Nowe")
+    shot(police, "police-queue")
+    row.locator("button.open").click()
+    expect(police.locator("#police-report-status")).to_contain_text("Nowe")
+    police.locator("#review-status").select_option("verification")
+    police.locator("#review-note").fill("Patrol skierowany na miejsce.")
+    police.locator("#police-review button[type=submit]").click()
+    expect(police.locator("#police-message")).to_contain_text("Weryfikacja")
+    expect(police.locator("#police-report-status")).to_contain_text("Weryfikacja")
+    police.locator("#review-status").select_option("confirmed")
+    police.locator("#review-note").fill("Potwierdzone przez patrol; zgłoszono do gminy.")
+    police.locator("#police-review button[type=submit]").click()
+    expect(police.locator("#police-report-status")).to_contain_text("Potwierdzone")
+    shot(police, "police-report")
+
+    # 4. the citizen sees the new status and history, and the report on the public map
+    open_tab(citizen, "check")
+    citizen.locator("#check-form button[type=submit]").click()
+    expect(citizen.locator("#check-status")).to_have_text("Potwierdzone")
+    expect(citizen.locator("#check-result .history li")).to_have_count(3)
+    expect(citizen.locator("#check-result")).to_contain_text("Patrol skierowany na miejsce.")
+    citizen.locator("#check-map").click()
+    citizen.wait_for_function("() => window.kmzb.map.getView().getZoom() > 16.9")
+    wait_for_map(citizen)
+    open_tab(citizen, "map")
+    popup = citizen.locator("#popup")
+    for _ in range(20):  # the tile with the report may still be on its way
+        click_map_center(citizen)
+        try:
+            expect(popup).to_contain_text(reference, timeout=1_000)
+            break
+        except AssertionError:
+            citizen.wait_for_timeout(300)
+    expect(popup).to_contain_text(reference)
+    expect(popup).to_contain_text("Dzikie wysypiska śmieci")
+    expect(popup).to_contain_text("Potwierdzone")
+    expect(popup).to_contain_text("Worki ze śmieciami przy wejściu do parku.")
+    shot(citizen, "map-report")
+    assert citizen.outside_requests == []  # type: ignore[attr-defined]
+    assert police.outside_requests == []  # type: ignore[attr-defined]
+    citizen.context.close()
+    police.context.close()
+
+
+# --- each flow -----------------------------------------------------------------------
+
+
+def test_map_overview_layers_legend_filters_and_nothing_from_outside(
+    browser: Browser, web: str, wms: StubWms
+) -> None:
+    page = new_page(browser, web)
+    tile_requests: list[str] = []
+    page.on("request", lambda r: tile_requests.append(r.url) if "/tiles/" in r.url else None)
+    page.goto("/map/")
+    expect(page.locator("#wms-status")).to_contain_text("Warstwy WMS z serwera map QGIS")
+    wms_switch = page.get_by_label("Przestępczość na 10 tys. mieszkańców")
+    expect(wms_switch).to_be_checked()
+    legend = page.locator("#wms-legend img")
+    expect(legend).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#wms-legend img'); "
+        "return i && i.complete && i.naturalWidth === 80; }"
+    )
+    wait_for_map(page)
+    assert any("/collections/threats/tiles/WebMercatorQuad/" in u for u in tile_requests)
+    assert any(r["params"].get("REQUEST", "").lower() == "getmap" for r in wms.requests)
+    shot(page, "map")
+
+    # layer switches
+    wms_switch.uncheck()
+    expect(page.locator("#wms-legend figure")).to_be_hidden()
+    page.get_by_label("Zagrożenia zgłoszone przez mieszkańców").uncheck()
+    page.get_by_label("Zagrożenia zgłoszone przez mieszkańców").check()
+
+    # the date filter asks the features API for the dates, at street level
+    page.locator("#filter-category").select_option("illegal_dumping")
+    expect(page.locator("#map-hint")).to_contain_text("Przybliż mapę")
+    page.evaluate("() => window.kmzb.map.getView().setZoom(6)")
+    search_and_pick(page, "Kraków", "Kraków")
+    page.evaluate("() => window.kmzb.map.getView().setZoom(16)")
+    with page.expect_request(
+        lambda r: "/collections/threats/items" in r.url and "datetime=2026-01-01" in r.url
+    ) as features:
+        page.locator("#filter-from").fill("2026-01-01")
+        page.locator("#filter-from").dispatch_event("change")
+    assert "category=illegal_dumping" in features.value.url
+    page.locator("#filter-clear").click()
+    expect(page.locator("#filter-category")).to_have_value("")
+    assert page.outside_requests == []  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_place_search_units_and_geonames_places(browser: Browser, web: str) -> None:
+    page = new_page(browser, web)
+    page.goto("/map/")
+    page.locator("#search-q").fill("lodz")
+    page.keyboard.press("Enter")
+    results = page.locator("#search-results button.result")
+    expect(results.first).to_be_focused()
+    expect(results.filter(has_text="Łódź").first).to_be_visible()
+    page.locator("#search-q").fill("Zakopane")
+    page.locator("#search button[type=submit]").click()
+    expect(results.filter(has_text="GeoNames").first).to_contain_text("małopolskie")
+    expect(results.filter(has_text="TERYT").first).to_be_visible()
+    page.locator("#search-q").fill("qqqxqqq")
+    page.locator("#search button[type=submit]").click()
+    expect(page.locator("#search-results")).to_contain_text("Nic nie znaleziono")
+    answer = requests.get(f"{web}/places", params={"q": "x"}, timeout=30)
+    assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "q"
+    page.context.close()
+
+
+def test_report_form_shows_server_errors_next_to_fields_and_the_daily_limit(
+    browser: Browser, web: str
+) -> None:
+    page = new_page(browser, web)
+    page.goto("/map/#report")
+    expect(page.locator("#report-category option")).to_have_count(25)
+    # nothing chosen: the page says what is missing before sending
+    page.locator("#report-send").click()
+    expect(page.locator("#err-location")).to_contain_text("Wskaż miejsce")
+    expect(page.locator("#err-category")).to_contain_text("Wybierz kategorię")
+
+    # a point in Germany, a category that needs a description: the server's words, per field
+    wait_for_map(page)
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 40, box["y"] + box["height"] / 2)
+    expect(page.locator("#report-location")).to_contain_text("Wybrano")
+    submit_report_in_page(page, "dangerous_entertainment")
+    expect(page.locator("#err-location")).to_contain_text("poza granicami Polski")
+    expect(page.locator("#err-description")).to_contain_text("wymaga opisu")
+    expect(page.locator("#report-description")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#err-category")).to_be_empty()
+    page.locator("#lang").click()
+    expect(page.locator("#err-description")).to_contain_text("requires a description")
+    expect(page.locator(".notice112")).to_contain_text("call 112")
+    page.locator("#lang").click()
+
+    # a good report, then a second one the same day: the limit, said plainly
+    search_and_pick(page, "Wrocław", "Wrocław")
+    page.locator("#report-use-center").click()
+    page.locator("#report-description").fill("Głośna impreza co noc na dachu garażu.")
+    submit_report_in_page(page, "dangerous_entertainment")
+    expect(page.locator("#report-done")).to_be_visible()
+    page.locator("#report-new").click()
+    page.locator("#report-use-center").click()
+    submit_report_in_page(page, "vandalism")
+    expect(page.locator("#report-error")).to_contain_text("limit")
+    page.context.close()
+
+
+def test_check_report_by_reference(browser: Browser, web: str) -> None:
+    page = new_page(browser, web)
+    page.goto("/map/#check")
+    page.locator("#check-ref").fill("abc")
+    page.locator("#check-form button[type=submit]").click()
+    expect(page.locator("#err-check")).to_contain_text("XXXX-XXXX-XXXX")
+    page.locator("#check-ref").fill("zzzz-zzzz-zzzz")
+    page.locator("#check-form button[type=submit]").click()
+    expect(page.locator("#err-check")).to_contain_text("Nie ma zgłoszenia o numerze ZZZZ-ZZZZ-ZZZZ")
+    expect(page.locator("#check-ref")).to_have_value("ZZZZ-ZZZZ-ZZZZ")
+    page.context.close()
+
+
+def test_area_summary_for_a_point_and_for_a_powiat(browser: Browser, web: str) -> None:
+    page = new_page(browser, web)
+    page.goto("/map/#area")
+    search_and_pick(page, "Kraków", "Kraków")
+    page.locator("input[name=area-mode][value=point]").check()
+    page.wait_for_timeout(400)
+    click_map_center(page)
+    expect(page.locator("#area-place")).to_contain_text("Wybrano")
+    page.locator("#area-radius").select_option("2000")
+    page.locator("#area-form button[type=submit]").click()
+    summary = page.locator("#area-summary")
+    expect(summary).to_contain_text("2000 m")
+    expect(summary).to_contain_text("powiat Kraków")
+    expect(summary.locator(".ratio")).to_contain_text("1.24× średniej krajowej (205.7)")
+    expect(summary.locator(".chart svg path.local")).to_be_visible()
+    expect(summary.locator(".chart svg")).to_have_attribute("aria-label", re.compile("2013–2024"))
+    expect(summary.locator("table.counts")).to_contain_text("Dzikie wysypiska śmieci")
+    shot(page, "area-summary")
+
+    search_and_pick(page, "krakowski", "powiat krakowski")
+    expect(page.locator("#area-place")).to_contain_text("1206")
+    page.locator("#area-form button[type=submit]").click()
+    expect(summary).to_contain_text("powiat krakowski (TERYT 1206)")
+    page.locator("#lang").click()
+    expect(summary).to_contain_text("national average")
+    page.context.close()
+
+
+def test_police_panel_bad_token_overdue_and_conflict(
+    browser: Browser, web: str, db_url: str, token_for
+) -> None:
+    # a report left in Nowe for five days, and one to fight over
+    with psycopg.connect(db_url) as conn:
+        for ref, days in (("WEBT-OVER-DUE2", 5), ("WEBT-CONF-LCT2", 0)):
+            conn.execute(
+                """INSERT INTO kmzb.reports (public_ref, category, geom, status, police_unit,
+                                             gmina_teryt, created_at)
+                   VALUES (%s, 'stray_dogs',
+                           ST_Transform(ST_SetSRID(ST_MakePoint(19.95, 50.06), 4326), 2180),
+                           'new', 'KMP-1261', '1261011', now() - %s * interval '1 day')""",
+                (ref, days),
+            )
+    page = new_page(browser, web)
+    page.goto("/map/#police")
+    page.locator("#police-token").fill("not-a-token")
+    page.locator("#police-login button[type=submit]").click()
+    expect(page.locator("#err-police")).not_to_be_empty()
+    expect(page.locator("#police-queue-wrap")).to_be_hidden()
+
+    token = token_for("officer", "KMP-1261")
+    page.locator("#police-token").fill(token)
+    page.locator("#police-login button[type=submit]").click()
+    overdue = page.locator("#police-queue tr[data-reference='WEBT-OVER-DUE2']")
+    expect(overdue).to_have_class(re.compile("overdue"))
+    expect(overdue.locator(".badge")).to_have_text("Po terminie")
+    page.locator("#police-overdue").check()
+    expect(page.locator("#police-queue tr[data-reference='WEBT-CONF-LCT2']")).to_have_count(0)
+    page.locator("#police-overdue").uncheck()
+
+    page.locator("#police-queue tr[data-reference='WEBT-CONF-LCT2'] button.open").click()
+    expect(page.locator("#police-report-status")).to_contain_text("wersja 1")
+    # someone else moves it meanwhile
+    answer = requests.post(
+        f"{web}/processes/review-threat/execution",
+        json={"inputs": {"reference": "WEBT-CONF-LCT2", "status": "verification", "version": 1}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    page.locator("#review-note").fill("Patrol na miejscu.")
+    page.locator("#police-review button[type=submit]").click()
+    message = page.locator("#police-message")
+    expect(message).to_contain_text("Konflikt: zgłoszenie zmieniło się w międzyczasie.")
+    expect(message).to_contain_text("wersja 2, wysłano 1")
+    shot(page, "police-conflict")
+    page.locator("#police-reload").click()
+    expect(page.locator("#police-report-status")).to_contain_text("Weryfikacja (wersja 2)")
+    page.locator("#lang").click()
+    expect(page.locator("#police-report-status")).to_contain_text("Under verification")
+    page.context.close()
+
+
+def test_keyboard_language_and_phone(browser: Browser, web: str) -> None:
+    page = new_page(browser, web, width=390, height=844)
+    page.goto("/map/")
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#lang")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#tab-map")).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-report")).to_be_focused()
+    expect(page.locator("#panel-report")).to_be_visible()
+    page.keyboard.press("Tab")  # into the panel: the search comes first
+    expect(page.locator("#search-q")).to_be_focused()
+    # every form control has a label
+    unlabeled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+              .filter(e => e.type !== 'hidden' && !e.labels?.length
+                           && !e.getAttribute('aria-label'))
+              .map(e => e.id)"""
+    )
+    assert unlabeled == []
+    # a phone: nothing wider than the screen
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    shot(page, "phone-report")
+    page.locator("#lang").click()
+    expect(page.locator("#tab-report")).to_have_text("Report a threat")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.reload()
+    expect(page.locator("#tab-report")).to_have_text("Report a threat")
+    page.context.close()
+
+
+def test_wms_proxy_passes_authorization_and_survives_an_unreachable_wms(
+    browser: Browser, web: str, wms: StubWms, token_for
+) -> None:
+    token = token_for("officer", "KMP-1261")
+    answer = requests.get(
+        f"{web}/wms",
+        params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200 and "crime_rates" in answer.text
+    assert wms.requests[-1]["authorization"] == f"Bearer {token}"
+    assert wms.requests[-1]["params"]["REQUEST"] == "GetCapabilities"
+
+    wms.stop()
+    try:
+        down = requests.get(f"{web}/wms", params={"REQUEST": "GetCapabilities"}, timeout=30)
+        assert down.status_code == 502
+        assert "niedostępny" in down.json()["description"]
+        page = new_page(browser, web)
+        page.goto("/map/")
+        expect(page.locator("#wms-status")).to_contain_text("niedostępne")
+        wait_for_map(page)  # threats and boundaries are drawn all the same
+        expect(page.locator("#filter-category option")).not_to_have_count(1)
+        page.context.close()
+    finally:
+        wms.start()
