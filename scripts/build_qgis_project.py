@@ -23,7 +23,6 @@ import math
 import os
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,23 +124,14 @@ def vector_layer(view: str, geometry: str, title: str, srid: int = 2180):
 
 
 def publish(layer, short_name: str, abstract: str, hidden_fields: tuple[str, ...] = ()) -> None:
-    """WMS/WFS name and abstract; the key, the geometry column and `hidden_fields` are
-    never listed in GetFeatureInfo or WFS."""
+    """WMS/WFS name and abstract. The access plugin never lists the key `fid`, a
+    personal field or the layer's `kmzb/hidden_fields` in GetFeatureInfo or WFS
+    (QGIS 3.22's Python cannot set the fields' HideFromWms flags)."""
     layer.setShortName(short_name)
     layer.setAbstract(abstract)
     layer.setKeywordList("KMZB")
-    hidden = {"fid", "geom", *hidden_fields} & set(layer.fields().names())
-    with warnings.catch_warnings():  # deprecated in 3.22 in favour of field flags (3.34)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        layer.setExcludeAttributesWms(hidden)
-        layer.setExcludeAttributesWfs(hidden)
-
-
-def field_alias(layer, aliases: dict[str, str]) -> None:
-    for name, alias in aliases.items():
-        index = layer.fields().indexOf(name)
-        if index >= 0:
-            layer.setFieldAlias(index, alias)
+    if hidden_fields:
+        layer.setCustomProperty("kmzb/hidden_fields", ",".join(hidden_fields))
 
 
 # --- threats -------------------------------------------------------------------------
@@ -233,20 +223,6 @@ def threat_layer(categories: list[tuple[str, str]]):
         "Zagrożenia zgłoszone przez mieszkańców, samorządy i organizacje, widoczne zgodnie z "
         "zasadami publikacji (status i kategoria). Symbol: kolor = status, piktogram = "
         "kategoria. Rysowane pojedynczo w skalach większych niż 1:40 000.",
-        hidden_fields=("police_unit",),
-    )
-    field_alias(
-        layer,
-        {
-            "reference": "Numer zgłoszenia",
-            "category": "Kod kategorii",
-            "category_name": "Kategoria",
-            "status": "Kod statusu",
-            "status_name": "Status",
-            "event_date": "Data zdarzenia",
-            "reported_on": "Data zgłoszenia",
-            "gmina_teryt": "Gmina (TERYT)",
-        },
     )
     return layer
 
@@ -264,19 +240,6 @@ def police_layer(categories: list[tuple[str, str, bool]]):
         "zgloszenia_jednostki",
         "Tylko dla Policji (token jednostki): zgłoszenia jednostki niewidoczne na mapie "
         "publicznej (zakończone, żart lub pomyłka, kategorie niepubliczne).",
-    )
-    field_alias(
-        layer,
-        {
-            "reference": "Numer zgłoszenia",
-            "category_name": "Kategoria",
-            "status_name": "Status",
-            "event_date": "Data zdarzenia",
-            "reported_on": "Data zgłoszenia",
-            "status_changed_on": "Data zmiany statusu",
-            "police_unit": "Jednostka Policji",
-            "forwarded_to": "Przekazano do",
-        },
     )
     return layer
 
@@ -346,7 +309,6 @@ def grid_layer():
         "(kmzb.public_threat_cells, odświeżana co 5 minut); rysowana w skalach mniejszych "
         "niż 1:40 000. Wielkość koła: liczba zgłoszeń; kolor: udział potwierdzonych.",
     )
-    field_alias(layer, {"n": "Liczba zgłoszeń", "confirmed": "Potwierdzone", "z": "Poziom"})
     return layer
 
 
@@ -421,23 +383,6 @@ def rates_layer(level: str, title: str, short_name: str, breaks: list[float], ye
         "wymiar WMS ROK (parametr DIM_ROK), domyślnie ostatni. Źródło: GUS, Bank Danych "
         "Lokalnych (dane KGP).",
     )
-    field_alias(
-        layer,
-        {
-            "teryt": "TERYT",
-            "name": "Nazwa",
-            "year": "Rok",
-            "total_per_10k": "Przestępstwa ogółem na 10 tys. mieszkańców",
-            "total_count": "Przestępstwa ogółem",
-            "criminal_per_10k": "O charakterze kryminalnym na 10 tys.",
-            "property_per_10k": "Przeciwko mieniu na 10 tys.",
-            "life_health_per_10k": "Przeciwko życiu i zdrowiu na 10 tys.",
-            "traffic_per_10k": "Drogowe na 10 tys.",
-            "economic_per_10k": "Gospodarcze na 10 tys.",
-            "detection_rate": "Wykrywalność (%)",
-            "population": "Ludność",
-        },
-    )
     return layer
 
 
@@ -490,10 +435,6 @@ def boundary_layer(view, title, short_name, width, colour, max_scale, label_max_
     layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
     layer.setLabelsEnabled(True)
     publish(layer, short_name, f"{title}: granice według PRG (GUGiK), kody TERYT 2026.")
-    field_alias(
-        layer,
-        {"teryt": "TERYT", "name": "Nazwa", "population": "Ludność", "gmina_type_name": "Typ"},
-    )
     return layer
 
 

@@ -18,6 +18,9 @@ ACCESS_PROPERTY = "kmzb/access"
 PERSONAL_FIELDS = frozenset(
     {"reporter_hash", "reporter", "address", "actor", "actor_unit", "note", "note_internal"}
 )
+# (The integer key `fid` of the wms_* views stays: QGIS 3.22 builds GetFeatureInfo
+# feature ids from it and answers empty features without it. It is not personal.)
+HIDDEN_PROPERTY = "kmzb/hidden_fields"
 NOTHING = "FALSE"
 
 
@@ -38,10 +41,15 @@ def subset_string(access: str | None, caller: Caller) -> str:
     return f"\"police_unit\" IN (SELECT kmzb.police_unit_reach('{caller.unit}', {coordinator}))"
 
 
-def visible_attributes(access: str | None, caller: Caller, attributes: list[str]) -> list[str]:
+def visible_attributes(
+    access: str | None, hidden: str | None, caller: Caller, attributes: list[str]
+) -> list[str]:
+    """The attributes GetFeatureInfo and WFS may return; `hidden` is the layer's
+    comma-separated list of fields the project keeps to itself."""
     if not may_read(access, caller):
         return []
-    return [name for name in attributes if name.lower() not in PERSONAL_FIELDS]
+    refused = PERSONAL_FIELDS | {n.strip() for n in (hidden or "").split(",")}
+    return [name for name in attributes if name.lower() not in refused]
 
 
 def cache_key(caller: Caller) -> str:

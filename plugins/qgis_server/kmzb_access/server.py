@@ -87,7 +87,10 @@ class AccessControl(QgsAccessControlFilter):
         return ""
 
     def authorizedLayerAttributes(self, layer, attributes):  # noqa: N802 (QGIS API)
-        return rules.visible_attributes(self._access(layer), self.plugin.caller, attributes)
+        hidden = layer.customProperty(rules.HIDDEN_PROPERTY)
+        return rules.visible_attributes(
+            self._access(layer), str(hidden) if hidden else None, self.plugin.caller, attributes
+        )
 
     def allowToEdit(self, layer, feature) -> bool:  # noqa: N802 (QGIS API)
         return False
