@@ -139,10 +139,11 @@ def publish(layer, short_name: str, abstract: str, hidden_fields: tuple[str, ...
 
 def glyph_colour_expression() -> str:
     cases = " ".join(
-        f"WHEN '{code}' THEN '{glyph}'" for code, (_f, _o, glyph, _n) in STATUS_STYLE.items()
+        f"WHEN \"status\" = '{code}' THEN '{glyph}'"
+        for code, (_f, _o, glyph, _n) in STATUS_STYLE.items()
     )
     # no feature (the legend): a dark pictogram on white
-    return f"CASE \"status\" {cases} ELSE '#222222' END"
+    return f"CASE {cases} ELSE '#222222' END"
 
 
 def status_symbol(status: str):
@@ -152,7 +153,7 @@ def status_symbol(status: str):
     fill, outline, _glyph, _name = STATUS_STYLE[status]
     layer = QgsSimpleMarkerSymbolLayer()
     layer.setShape(QgsSimpleMarkerSymbolLayer.Circle)
-    layer.setSize(4.2)
+    layer.setSize(5.0)
     layer.setSizeUnit(QgsUnitTypes.RenderMillimeters)
     layer.setColor(QColor(fill))
     layer.setStrokeColor(QColor(outline))
@@ -169,7 +170,7 @@ def category_symbol(category: str):
     path = f"{SVG_DIR}/{CATEGORY_ICONS[category]}"
     if not Path(path).exists():
         sys.exit(f"build_qgis_project: missing pictogram {path} (package qgis-providers-common)")
-    layer = QgsSvgMarkerSymbolLayer(path, 3.0)
+    layer = QgsSvgMarkerSymbolLayer(path, 3.4)
     layer.setFillColor(QColor("#222222"))
     layer.setStrokeWidth(0)
     layer.setDataDefinedProperty(
