@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--lang=pl",
 ]
 SHOTS = VAR_DIR / "screenshots"
 KRAKOW = (19.9383, 50.0614)
@@ -112,7 +113,7 @@ class StubWms:
                 elif kind == "getlegendgraphic":
                     body, ctype = png(80, 24, (20, 90, 200, 255)), "image/png"
                 elif kind == "getmap":
-                    body, ctype = png(16, 16, (20, 90, 200, 60)), "image/png"
+                    body, ctype = png(16, 16, (0, 0, 0, 0)), "image/png"
                 else:
                     self.send_error(400, "unknown request")
                     return
@@ -244,11 +245,12 @@ def shot(page: Page, name: str) -> None:
 
 
 def wait_for_map(page: Page) -> None:
-    """Until the map has drawn after the last view change."""
-    before = page.locator("#map").get_attribute("data-rendered") or "0"
+    """Until the map has loaded its tiles and drawn them (after two frames, so a view
+    change made just before has started its loads)."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     page.wait_for_function(
-        "b => Number(document.getElementById('map').dataset.rendered || 0) > Number(b)",
-        arg=before,
+        "() => { const m = document.getElementById('map'); "
+        "return m.dataset.rendered && m.dataset.loading !== '1'; }",
         timeout=15_000,
     )
 
@@ -323,6 +325,8 @@ def test_story_report_find_confirm_and_see_it_on_the_public_map(
     row = police.locator(f"#police-queue tr[data-reference='{reference}']")
     expect(row).to_be_visible()
     expect(row).to_contain_text("Nowe")
+    expect(police.locator("#police-who")).to_contain_text("koordynator, KWP-12")
+    row.scroll_into_view_if_needed()
     shot(police, "police-queue")
     row.locator("button.open").click()
     expect(police.locator("#police-report-status")).to_contain_text("Nowe")

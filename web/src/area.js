@@ -66,7 +66,7 @@ function render(summary) {
   const ratio = latest && crime.ratio_to_national != null
     ? `<p class="ratio ${crime.ratio_to_national > 1 ? 'above' : 'below'}">${escapeHtml(t('area_ratio', { year: crime.latest_year, rate: latest.rate_per_10k, ratio: crime.ratio_to_national, national: latest.national_rate_per_10k }))}</p>` : '';
   document.getElementById('area-result').innerHTML = `
-    <div class="card" id="area-summary">
+    <div class="card" id="area-summary" tabindex="-1">
       <h3>${escapeHtml(place)}</h3>
       <h4>${escapeHtml(t('area_threats'))}</h4>
       ${threats.by_category.length ? `<div class="table-wrap"><table class="counts">
@@ -105,6 +105,7 @@ export function setupArea() {
       last = await execute('area-safety', inputs);
       render(last);
       if (last.area.bbox) fitBox(last.area.bbox);
+      document.getElementById('area-summary').focus();
     } catch (failure) {
       const lang = currentLang();
       const details = (failure.body?.errors || []).map((e) => e[lang] || e.pl).join(' ');

@@ -156,7 +156,11 @@ export const map = new Map({
   controls: defaultControls({ attribution: false }).extend([new ScaleLine()]),
   keyboardEventTarget: undefined,
 });
-map.on('rendercomplete', () => { document.getElementById('map').dataset.rendered = String(Date.now()); });
+// the map's state, for assistive tech and tests: loading tiles, last complete render
+const mapElement = document.getElementById('map');
+map.on('loadstart', () => { mapElement.dataset.loading = '1'; mapElement.setAttribute('aria-busy', 'true'); });
+map.on('loadend', () => { mapElement.dataset.loading = '0'; mapElement.setAttribute('aria-busy', 'false'); });
+map.on('rendercomplete', () => { mapElement.dataset.rendered = String(Date.now()); });
 
 // --- popup ---------------------------------------------------------------
 const popup = document.getElementById('popup');

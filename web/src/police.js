@@ -27,7 +27,11 @@ function fail(error) {
 
 function renderQueue() {
   const body = document.querySelector('#police-queue tbody');
-  document.getElementById('police-units').textContent = queue.units ? t('units', { units: queue.units.join(', ') }) : '';
+  const units = queue.units || [];
+  const shown = units.length > 4 ? `${units.slice(0, 3).join(', ')} +${units.length - 3}` : units.join(', ');
+  const label = document.getElementById('police-units');
+  label.textContent = units.length ? t('units', { units: shown }) : '';
+  label.title = units.join(', ');
   if (!queue.reports.length) {
     body.innerHTML = `<tr><td colspan="5">${escapeHtml(t('queue_empty'))}</td></tr>`;
     return;
@@ -143,6 +147,24 @@ async function signIn(value) {
   storeToken(token);
   document.getElementById('police-queue-wrap').hidden = false;
   document.getElementById('police-logout').hidden = false;
+  showSignedIn();
+}
+
+// Who the token says the caller is (the service has checked its signature).
+function claims() {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(decodeURIComponent(escape(atob(part))));
+  } catch { return {}; }
+}
+
+function showSignedIn() {
+  const signed = Boolean(token);
+  document.querySelectorAll('#police-login .when-out').forEach((el) => { el.hidden = signed; });
+  const who = document.getElementById('police-who');
+  const c = signed ? claims() : {};
+  who.hidden = !signed;
+  who.textContent = signed ? t('signed_in', { role: c.role ? t(`role_${c.role}`) : '?', unit: c.unit || c.institution || '' }) : '';
 }
 
 export function setupPolice() {
@@ -157,6 +179,7 @@ export function setupPolice() {
     document.getElementById('police-queue-wrap').hidden = true;
     document.getElementById('police-report').hidden = true;
     document.getElementById('police-logout').hidden = true;
+    showSignedIn();
   });
   document.getElementById('police-refresh').addEventListener('click', () => loadQueue().catch((e) => { document.getElementById('err-police').textContent = fail(e); }));
   document.getElementById('police-status').addEventListener('change', () => loadQueue().catch(() => {}));
@@ -167,5 +190,5 @@ export function setupPolice() {
   });
   const saved = storedToken();
   if (saved) { document.getElementById('police-token').value = saved; signIn(saved); }
-  onLangChange(() => { if (queue) renderQueue(); if (report) renderReport(); });
+  onLangChange(() => { if (queue) renderQueue(); if (report) renderReport(); if (token) showSignedIn(); });
 }
