@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ SERVICE_NAME = "kmzb"
 PROJECT_FILE = PROJECT_ROOT / "qgis_projects" / "kmzb_public.qgs"
 PLUGIN_DIR = PROJECT_ROOT / "plugins" / "qgis_server"
 SERVICE_FILE = VAR_DIR / "pg_service.conf"
+LOG_FILE = VAR_DIR / "qgis-server.log"
 DEFAULT_PORT = 5001
 
 
@@ -99,6 +101,9 @@ def start(
         )
     if not PROJECT_FILE.exists():
         raise QgisServerError(f"{PROJECT_FILE} is missing; see scripts/build_qgis_project.py")
+    with socket.socket() as sock:
+        if sock.connect_ex((host, port)) == 0:
+            raise QgisServerError(f"port {port} on {host} is taken; set KMZB_WMS_PORT")
     env = environment(service_file, runtime_dir or VAR_DIR / "qgis-server")
     output = log.open("ab") if log else None
     return subprocess.Popen(

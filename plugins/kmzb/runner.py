@@ -71,7 +71,7 @@ def _qgis_server(settings: Settings) -> subprocess.Popen | None:
     """QGIS Server (WMS) on 127.0.0.1:KMZB_WMS_PORT (5001); None if it cannot start."""
     try:
         service_file = qgis_server.write_service_file(settings)
-        process = qgis_server.start(service_file, qgis_server.wms_port())
+        process = qgis_server.start(service_file, qgis_server.wms_port(), log=qgis_server.LOG_FILE)
         qgis_server.wait_until_ready(process, f"http://127.0.0.1:{qgis_server.wms_port()}", 60)
         return process
     except qgis_server.QgisServerError as exc:
@@ -114,6 +114,7 @@ def run_all(settings: Settings) -> None:
         if wms is not None:
             wms_base = f"http://127.0.0.1:{qgis_server.wms_port()}/ows/"
             click.echo(f"  WMS (QGIS Server):   {wms_base}?SERVICE=WMS&REQUEST=GetCapabilities")
+            click.echo(f"  QGIS Server log:     {qgis_server.LOG_FILE}")
         click.echo("Press Ctrl-C to stop.")
         api.wait()
     except KeyboardInterrupt:
