@@ -199,6 +199,10 @@ def placed(db_url: str) -> Iterator[dict[str, Placed]]:
         conn.commit()
     aggregates.refresh(db_url)
     yield result
+    # leave the shared test database as the other modules expect it
+    with psycopg.connect(db_url) as conn:
+        conn.execute("DELETE FROM kmzb.reports WHERE public_ref LIKE 'WMST-%'")
+    aggregates.refresh(db_url)
 
 
 def token(settings: Settings, role: str, unit: str | None = None, ttl: int = 600) -> str:
