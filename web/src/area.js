@@ -40,7 +40,7 @@ function chart(crime) {
   const y = (v) => T + (H - T - B) * (1 - v / max);
   const line = (key) => years.map((d, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(d[key]).toFixed(1)}`).join(' ');
   const ticks = [0, max / 2, max].map((v) => `<text x="${L - 4}" y="${y(v) + 4}" text-anchor="end">${Math.round(v)}</text><line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" class="grid"/>`).join('');
-  const labels = years.map((d, i) => (i % 2 === 0 || i === years.length - 1 ? `<text x="${x(i)}" y="${H - 8}" text-anchor="middle">${d.year}</text>` : '')).join('');
+  const labels = years.map((d, i) => ((years.length - 1 - i) % 2 === 0 ? `<text x="${x(i)}" y="${H - 8}" text-anchor="middle">${d.year}</text>` : '')).join('');
   const label = t('area_chart', { from: years[0].year, to: years[years.length - 1].year, unit: crime.powiat.name });
   return `<figure class="chart">
     <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(label)}">${ticks}${labels}
@@ -49,7 +49,7 @@ function chart(crime) {
     </svg>
     <figcaption><span class="key local"></span> ${escapeHtml(crime.powiat.name)} <span class="key national"></span> ${escapeHtml(t('area_national'))}</figcaption>
   </figure>
-  <details><summary>${escapeHtml(t('area_crime'))}: ${escapeHtml(t('area_year'))}</summary>
+  <details><summary>${escapeHtml(t('area_table'))}</summary>
     <table><thead><tr><th scope="col">${escapeHtml(t('area_year'))}</th><th scope="col">${escapeHtml(crime.powiat.name)}</th><th scope="col">${escapeHtml(t('area_national'))}</th></tr></thead>
     <tbody>${years.map((d) => `<tr><th scope="row">${d.year}</th><td>${d.rate_per_10k}</td><td>${d.national_rate_per_10k ?? ''}</td></tr>`).join('')}</tbody></table>
   </details>`;

@@ -285,10 +285,15 @@ export function fitBox(box) {
 export function centerLonLat() { return toLonLat(map.getView().getCenter()); }
 
 // --- QGIS Server WMS, through /wms -----------------------------------------
-function namedLayers(layer, out = []) {
+// QGIS Server's project (qgis_projects/kmzb_public.qgs) also draws the threats, for WMS
+// clients; the page takes them from the vector tiles. Shown first: the crime choropleth.
+const SKIPPED_WMS = /zagrozenia|threat/i;
+const PREFERRED_WMS = /przestepczosc_powiaty|crime|przestep|stat/i;
+
+function leafLayers(layer, out = []) {
   if (!layer) return out;
-  if (layer.Name) out.push({ name: layer.Name, title: layer.Title || layer.Name });
-  (layer.Layer || []).forEach((child) => namedLayers(child, out));
+  if (layer.Layer?.length) layer.Layer.forEach((child) => leafLayers(child, out));
+  else if (layer.Name) out.push({ name: layer.Name, title: layer.Title || layer.Name });
   return out;
 }
 
@@ -303,8 +308,11 @@ export async function loadWms() {
     if (!response.ok) throw new Error(String(response.status));
     const capabilities = new WMSCapabilities().read(await response.text());
     const root = capabilities?.Capability?.Layer;
-    layers = namedLayers(root).filter((l) => l.name !== root?.Name);
+    // leaf layers only; the threats come from the OGC API tiles, not from the WMS
+    layers = leafLayers(root).filter((l) => !SKIPPED_WMS.test(l.name));
     if (!layers.length && root?.Name) layers = [{ name: root.Name, title: root.Title || root.Name }];
+    const preferred = layers.findIndex((l) => PREFERRED_WMS.test(l.name));
+    if (preferred > 0) layers.unshift(...layers.splice(preferred, 1));
   } catch {
     status.textContent = t('wms_down');
     status.dataset.state = 'down';
