@@ -54,7 +54,7 @@ class CallerFilter(QgsServerFilter):
             self.plugin.caller = caller_from_header(_authorization_header(handler))
         except TokenError as exc:
             handler.setServiceException(
-                QgsServerException(f"Invalid token: {exc} / Nieprawidłowy token", 401)
+                QgsServerException(f"Invalid token / Nieprawidłowy token: {exc}", 401)
             )
             handler.setResponseHeader("WWW-Authenticate", 'Bearer realm="kmzb"')
             QgsMessageLog.logMessage(f"refused a token: {exc}", LOG_TAG, Qgis.Warning)
