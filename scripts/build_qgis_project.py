@@ -3,8 +3,8 @@
 
 Runs under the system Python (QGIS 3.22's own), not the project's venv:
 
-    PGSERVICEFILE=var/pg_service.conf /usr/bin/python3 scripts/build_qgis_project.py
-    PGSERVICEFILE=var/pg_service.conf /usr/bin/python3 scripts/build_qgis_project.py --check
+    /usr/bin/python3 scripts/build_qgis_project.py          # var/pg_service.conf by default
+    PGSERVICEFILE=elsewhere.conf /usr/bin/python3 scripts/build_qgis_project.py --check
 
 Every layer reads a `kmzb.wms_*` view (sql/020_wms_views.sql) through the
 PostgreSQL service name `kmzb`: the project never names a host or a password;
@@ -662,13 +662,13 @@ def normalise(text: str) -> str:
 
 def main() -> int:
     args = parse_args()
-    if (
-        not os.environ.get("PGSERVICEFILE")
-        and not Path.home().joinpath(".pg_service.conf").exists()
-    ):
+    default_service_file = ROOT / "var" / "pg_service.conf"  # written by `kmzb run`
+    if not os.environ.get("PGSERVICEFILE") and default_service_file.exists():
+        os.environ["PGSERVICEFILE"] = str(default_service_file)
+    if not os.environ.get("PGSERVICEFILE"):
         print(
             "build_qgis_project: set PGSERVICEFILE to a pg_service.conf naming the service "
-            f"'{SERVICE}' (kmzb qgis-service writes var/pg_service.conf)",
+            f"'{SERVICE}' (`kmzb run` writes var/pg_service.conf for its database)",
             file=sys.stderr,
         )
         return 2
