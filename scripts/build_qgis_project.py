@@ -120,7 +120,29 @@ def vector_layer(view: str, geometry: str, title: str, srid: int = 2180):
             f"build_qgis_project: layer {view} is not valid; is PGSERVICEFILE set and the "
             f"database migrated? ({layer.dataProvider().error().summary()})"
         )
+    # a fixed extent (Poland), not the data's: the file does not depend on the reports
+    # in the database, and QGIS Server (trusting layer metadata) never computes one
+    layer.setExtent(poland_extent(srid))
     return layer
+
+
+def poland_extent(srid: int):
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsCoordinateTransform,
+        QgsProject,
+        QgsRectangle,
+    )
+
+    extent = QgsRectangle(*POLAND_2180)
+    if srid == 2180:
+        return extent
+    transform = QgsCoordinateTransform(
+        QgsCoordinateReferenceSystem("EPSG:2180"),
+        QgsCoordinateReferenceSystem(f"EPSG:{srid}"),
+        QgsProject.instance(),
+    )
+    return transform.transformBoundingBox(extent)
 
 
 def publish(layer, short_name: str, abstract: str, hidden_fields: tuple[str, ...] = ()) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -565,3 +566,30 @@ def test_bad_request_is_4xx(wms: str) -> None:
     )
     assert 400 <= answer.status_code < 500
     assert "ServiceException" in answer.text
+
+
+def test_project_file_is_rebuilt_identically(db_url: str, server, tmp_path) -> None:
+    """The committed project is what scripts/build_qgis_project.py makes from the database."""
+    from kmzb import qgis_server
+    from kmzb.db import connection
+    from kmzb.settings import PROJECT_ROOT
+
+    service = qgis_server.write_service_file(
+        server, tmp_path / "pg_service.conf", connection.database_name(db_url)
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_RUNTIME_DIR": str(tmp_path),
+        "QT_QPA_PLATFORM": "offscreen",
+        "PGSERVICEFILE": str(service),
+    }
+    run = subprocess.run(
+        ["/usr/bin/python3", str(PROJECT_ROOT / "scripts" / "build_qgis_project.py"), "--check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "is up to date" in run.stdout
