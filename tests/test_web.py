@@ -272,6 +272,20 @@ def click_map_center(page: Page) -> None:
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
+def find_in_queue(page: Page, reference: str):
+    """The queue row of a report, paging on as a coordinator would (oldest come first)."""
+    row = page.locator(f"#police-queue tr[data-reference='{reference}']")
+    for _ in range(40):
+        expect(page.locator("#police-range")).not_to_be_empty()
+        if row.count():
+            return row
+        expect(page.locator("#police-next")).to_be_enabled()
+        shown = page.locator("#police-range").inner_text()
+        page.locator("#police-next").click()
+        expect(page.locator("#police-range")).not_to_have_text(shown)
+    raise AssertionError(f"{reference} is not in the queue")
+
+
 def submit_report_in_page(page: Page, category: str, description: str = "") -> None:
     page.locator("#report-category").select_option(category)
     if description:
@@ -322,7 +336,8 @@ def test_story_report_find_confirm_and_see_it_on_the_public_map(
     police.goto("/map/#police")
     police.locator("#police-token").fill(token_for("coordinator", "KWP-12"))
     police.locator("#police-login button[type=submit]").click()
-    row = police.locator(f"#police-queue tr[data-reference='{reference}']")
+    police.locator("#police-status").select_option("new")
+    row = find_in_queue(police, reference)
     expect(row).to_be_visible()
     expect(row).to_contain_text("Nowe")
     expect(police.locator("#police-who")).to_contain_text("koordynator, KWP-12")
@@ -543,14 +558,17 @@ def test_police_panel_bad_token_overdue_and_conflict(
     token = token_for("officer", "KMP-1261")
     page.locator("#police-token").fill(token)
     page.locator("#police-login button[type=submit]").click()
-    overdue = page.locator("#police-queue tr[data-reference='WEBT-OVER-DUE2']")
+    expect(page.locator("#police-who")).to_contain_text("funkcjonariusz, KMP-1261")
+    page.locator("#police-overdue").check()
+    overdue = find_in_queue(page, "WEBT-OVER-DUE2")
     expect(overdue).to_have_class(re.compile("overdue"))
     expect(overdue.locator(".badge")).to_have_text("Po terminie")
-    page.locator("#police-overdue").check()
     expect(page.locator("#police-queue tr[data-reference='WEBT-CONF-LCT2']")).to_have_count(0)
     page.locator("#police-overdue").uncheck()
 
-    page.locator("#police-queue tr[data-reference='WEBT-CONF-LCT2'] button.open").click()
+    # a reference read out on the phone: opened straight away
+    page.locator("#police-ref").fill("webt-conf-lct2")
+    page.locator("#police-open button[type=submit]").click()
     expect(page.locator("#police-report-status")).to_contain_text("wersja 1")
     # someone else moves it meanwhile
     answer = requests.post(

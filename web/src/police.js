@@ -9,7 +9,9 @@ const MOVES = {
   verification: ['confirmed', 'unconfirmed', 'joke_or_mistake'],
   confirmed: ['eliminated', 'forwarded'],
 };
+const PAGE = 50;
 let token = null;
+let offset = 0;
 let queue = null;
 let report = null;
 let message = null; // {kind: 'ok'|'error'|'conflict', text}
@@ -32,6 +34,11 @@ function renderQueue() {
   const label = document.getElementById('police-units');
   label.textContent = units.length ? t('units', { units: shown }) : '';
   label.title = units.join(', ');
+  const total = queue.numberMatched;
+  document.getElementById('police-range').textContent = total
+    ? t('range', { first: offset + 1, last: offset + queue.numberReturned, total }) : '';
+  document.getElementById('police-prev').disabled = offset === 0;
+  document.getElementById('police-next').disabled = offset + queue.numberReturned >= total;
   if (!queue.reports.length) {
     body.innerHTML = `<tr><td colspan="5">${escapeHtml(t('queue_empty'))}</td></tr>`;
     return;
@@ -51,6 +58,8 @@ async function loadQueue() {
   const status = document.getElementById('police-status').value;
   if (status) params.set('status', status);
   if (document.getElementById('police-overdue').checked) params.set('overdue', 'true');
+  params.set('limit', String(PAGE));
+  params.set('offset', String(offset));
   queue = await getJson(`/police/queue?${params}`, token);
   renderQueue();
 }
@@ -135,6 +144,7 @@ async function signIn(value) {
   const error = document.getElementById('err-police');
   error.textContent = '';
   token = value.trim();
+  offset = 0;
   if (!token) { error.textContent = t('token_missing'); return; }
   try {
     await loadQueue();
@@ -182,8 +192,17 @@ export function setupPolice() {
     showSignedIn();
   });
   document.getElementById('police-refresh').addEventListener('click', () => loadQueue().catch((e) => { document.getElementById('err-police').textContent = fail(e); }));
-  document.getElementById('police-status').addEventListener('change', () => loadQueue().catch(() => {}));
-  document.getElementById('police-overdue').addEventListener('change', () => loadQueue().catch(() => {}));
+  const reload = () => { offset = 0; loadQueue().catch(() => {}); };
+  document.getElementById('police-status').addEventListener('change', reload);
+  document.getElementById('police-overdue').addEventListener('change', reload);
+  document.getElementById('police-prev').addEventListener('click', () => { offset = Math.max(0, offset - PAGE); loadQueue().catch(() => {}); });
+  document.getElementById('police-next').addEventListener('click', () => { offset += PAGE; loadQueue().catch(() => {}); });
+  document.getElementById('police-open').addEventListener('submit', (event) => {
+    event.preventDefault();
+    document.getElementById('err-police').textContent = '';
+    const reference = document.getElementById('police-ref').value.trim().toUpperCase();
+    if (reference) openReport(reference);
+  });
   document.querySelector('#police-queue tbody').addEventListener('click', (event) => {
     const button = event.target.closest('button.open');
     if (button) openReport(button.dataset.reference);
