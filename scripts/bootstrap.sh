@@ -9,6 +9,7 @@ DEB_PACKAGES=(
   postgresql-15 postgresql-15-postgis-3 postgis
   gdal-bin wrk
   qgis-server python3-qgis
+  chromium                      # the browser of the web client's tests
 )
 
 missing=()
