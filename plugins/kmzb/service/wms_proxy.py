@@ -1,8 +1,8 @@
 """/wms: QGIS Server's WMS through the app, so the page stays same-origin.
 
-GET requests are forwarded to KMZB_WMS_URL (default http://127.0.0.1:5001/ows/)
-with their query string and the caller's Authorization header (QGIS Server's
-access plugin applies the same token rules). When the WMS is unreachable the
+GET requests are forwarded with their query string and the caller's Authorization
+header to KMZB_WMS_URL (default http://127.0.0.1:5001/ows/, the port following
+KMZB_WMS_PORT); QGIS Server's access plugin applies the same token rules. When the WMS is unreachable the
 answer is a 502 with a message in Polish and English; the page shows the
 threats and its own boundaries all the same.
 """
@@ -19,7 +19,7 @@ from flask import Blueprint, Response, request
 from kmzb.domain.errors import DomainError
 from kmzb.service.responses import error_response
 
-DEFAULT_WMS_URL = "http://127.0.0.1:5001/ows/"
+DEFAULT_WMS_PORT = 5001  # where `kmzb run` starts QGIS Server (KMZB_WMS_PORT)
 TIMEOUT_S = 30
 MAX_BYTES = 32 * 1024 * 1024
 PASSED_HEADERS = ("Content-Type", "Cache-Control", "Last-Modified", "ETag")
@@ -28,7 +28,9 @@ wms = Blueprint("kmzb_wms", __name__)
 
 
 def upstream_url() -> str:
-    return os.environ.get("KMZB_WMS_URL", DEFAULT_WMS_URL)
+    """KMZB_WMS_URL, else the QGIS Server that `kmzb run` starts on KMZB_WMS_PORT."""
+    port = os.environ.get("KMZB_WMS_PORT", DEFAULT_WMS_PORT)
+    return os.environ.get("KMZB_WMS_URL") or f"http://127.0.0.1:{port}/ows/"
 
 
 def _unreachable(detail: str) -> Response:
