@@ -2,9 +2,9 @@
 
 GET requests are forwarded with their query string and the caller's Authorization
 header to KMZB_WMS_URL (default http://127.0.0.1:5001/ows/, the port following
-KMZB_WMS_PORT); QGIS Server's access plugin applies the same token rules. When the WMS is unreachable the
-answer is a 502 with a message in Polish and English; the page shows the
-threats and its own boundaries all the same.
+KMZB_WMS_PORT); QGIS Server's access plugin applies the same token rules. When the
+WMS is unreachable the answer is a 502 with a message in Polish and English; the
+page shows the threats and its own boundaries all the same.
 """
 
 from __future__ import annotations
