@@ -60,8 +60,14 @@ async function loadQueue() {
   if (document.getElementById('police-overdue').checked) params.set('overdue', 'true');
   params.set('limit', String(PAGE));
   params.set('offset', String(offset));
-  queue = await getJson(`/police/queue?${params}`, token);
-  renderQueue();
+  const table = document.getElementById('police-queue');
+  table.setAttribute('aria-busy', 'true');
+  try {
+    queue = await getJson(`/police/queue?${params}`, token);
+    renderQueue();
+  } finally {
+    table.setAttribute('aria-busy', 'false');
+  }
 }
 
 function renderReport() {
