@@ -26,7 +26,7 @@ CHOSEN = {
     "map-report.png": "web-map.png",
     "report-form.png": "web-report-form.png",
     "area-summary.png": "web-area-summary.png",
-    "police-queue.png": "web-police-queue.png",
+    "police-queue-unit.png": "web-police-queue.png",
 }
 CHROMIUM_ARGS = [
     "--headless",

@@ -560,6 +560,8 @@ def test_police_panel_bad_token_overdue_and_conflict(
     page.locator("#police-token").fill(token)
     page.locator("#police-login button[type=submit]").click()
     expect(page.locator("#police-who")).to_contain_text("funkcjonariusz, KMP-1261")
+    expect(page.locator("#police-queue")).to_have_attribute("aria-busy", "false")
+    shot(page, "police-queue-unit")
     page.locator("#police-overdue").check()
     overdue = find_in_queue(page, "WEBT-OVER-DUE2")
     expect(overdue).to_have_class(re.compile("overdue"))

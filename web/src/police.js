@@ -40,16 +40,15 @@ function renderQueue() {
   document.getElementById('police-prev').disabled = offset === 0;
   document.getElementById('police-next').disabled = offset + queue.numberReturned >= total;
   if (!queue.reports.length) {
-    body.innerHTML = `<tr><td colspan="5">${escapeHtml(t('queue_empty'))}</td></tr>`;
+    body.innerHTML = `<tr><td colspan="4">${escapeHtml(t('queue_empty'))}</td></tr>`;
     return;
   }
   body.innerHTML = queue.reports.map((r) => `
     <tr class="${r.overdue ? 'overdue' : ''}" data-reference="${escapeHtml(r.reference)}">
-      <td class="reference">${escapeHtml(r.reference)}</td>
+      <td class="reference"><button type="button" class="open link" data-reference="${escapeHtml(r.reference)}" aria-label="${escapeHtml(t('open'))} ${escapeHtml(r.reference)}">${escapeHtml(r.reference)}</button></td>
       <td>${escapeHtml(categoryLabel(r.category))}</td>
       <td>${escapeHtml(t(`status_${r.status}`))}${r.overdue ? ` <span class="badge">${escapeHtml(t('overdue'))}</span>` : ''}</td>
       <td>${escapeHtml(formatDate(r.created_at))}</td>
-      <td><button type="button" class="open" data-reference="${escapeHtml(r.reference)}">${escapeHtml(t('open'))}<span class="sr-only"> ${escapeHtml(r.reference)}</span></button></td>
     </tr>`).join('');
 }
 
