@@ -34,7 +34,7 @@ export function setAreaUnit(result) {
 function chart(crime) {
   const years = crime.years.filter((y) => y.rate_per_10k != null);
   if (years.length < 2) return '';
-  const W = 340; const H = 170; const L = 40; const R = 10; const T = 12; const B = 26;
+  const W = 340; const H = 170; const L = 40; const R = 18; const T = 12; const B = 26;
   const max = Math.max(...years.flatMap((y) => [y.rate_per_10k, y.national_rate_per_10k || 0])) * 1.1;
   const x = (i) => L + (i * (W - L - R)) / (years.length - 1);
   const y = (v) => T + (H - T - B) * (1 - v / max);
