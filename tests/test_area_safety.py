@@ -64,6 +64,7 @@ BAD_INPUTS = [
     ({"teryt": "9999"}, "teryt"),  # well formed, no such powiat
     ({"teryt": "12"}, "teryt"),
     ({"teryt": "1261011", **KRAKOW}, "teryt"),
+    ({"teryt": "1261", "radius": 1000}, "radius"),
     ({**KRAKOW, "colour": "red"}, "inputs"),
 ]
 

@@ -85,12 +85,20 @@ def parse_query(data: Any) -> AreaQuery:
         teryt = None
     has_point = "lon" in data or "lat" in data
     if teryt is not None or "teryt" in data:
-        if has_point or "radius" in data:
+        if has_point:
             errors.append(
                 FieldError(
                     "teryt",
                     "Podaj punkt (lon, lat) albo kod TERYT, nie oba.",
                     "Give a point (lon, lat) or a TERYT code, not both.",
+                )
+            )
+        elif "radius" in data:
+            errors.append(
+                FieldError(
+                    "radius",
+                    "Promień dotyczy tylko punktu, nie gminy ani powiatu.",
+                    "A radius goes with a point, not with a gmina or powiat.",
                 )
             )
     elif not has_point:
