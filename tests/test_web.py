@@ -608,6 +608,13 @@ def test_keyboard_language_and_phone(browser: Browser, web: str) -> None:
     expect(page.locator("#panel-report")).to_be_visible()
     page.keyboard.press("Tab")  # into the panel: the search comes first
     expect(page.locator("#search-q")).to_be_focused()
+    # the map by keyboard: + zooms in, Enter picks its centre for the report
+    page.locator("#map").focus()
+    zoom = page.evaluate("() => window.kmzb.map.getView().getZoom()")
+    page.keyboard.press("+")
+    page.wait_for_function(f"() => window.kmzb.map.getView().getZoom() > {zoom}")
+    page.keyboard.press("Enter")
+    expect(page.locator("#report-location")).to_contain_text("Wybrano")
     # every form control has a label
     unlabeled = page.evaluate(
         """() => [...document.querySelectorAll('input, select, textarea')]

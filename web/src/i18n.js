@@ -61,7 +61,7 @@ const TEXTS = {
     zoom_for_filter: 'Przybliż mapę, aby zobaczyć pojedyncze zgłoszenia z filtrami.',
     pick_hint_report: 'Kliknij na mapie miejsce zagrożenia.', pick_hint_area: 'Kliknij na mapie punkt, dla którego chcesz podsumowanie.',
     error_generic: 'Coś poszło nie tak. Spróbuj ponownie.', error_network: 'Brak połączenia z usługą.',
-    map_label: 'Mapa zagrożeń; strzałki przesuwają, + i − przybliżają',
+    map_label: 'Mapa zagrożeń; strzałki przesuwają, + i − przybliżają, Enter wskazuje środek mapy',
     citizen: 'mieszkaniec', partner: 'partner', police: 'Policja',
   },
   en: {
@@ -125,7 +125,7 @@ const TEXTS = {
     zoom_for_filter: 'Zoom in to see single reports with the filters.',
     pick_hint_report: 'Click the place of the threat on the map.', pick_hint_area: 'Click the point you want a summary for.',
     error_generic: 'Something went wrong. Please try again.', error_network: 'The service cannot be reached.',
-    map_label: 'Threat map; arrow keys pan, + and − zoom',
+    map_label: 'Threat map; arrow keys pan, + and − zoom, Enter picks the centre of the map',
     citizen: 'resident', partner: 'partner', police: 'police',
   },
 };

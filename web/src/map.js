@@ -205,13 +205,13 @@ async function openPopup(id, status, category) {
 }
 popup.addEventListener('keydown', (event) => { if (event.key === 'Escape') closePopup(); });
 
-map.on('singleclick', (event) => {
+function pointAt(pixel, coordinate) {
   if (state.pick) {
-    state.pick(toLonLat(event.coordinate));
+    state.pick(toLonLat(coordinate));
     return;
   }
   let hit = null;
-  map.forEachFeatureAtPixel(event.pixel, (feature, layer) => {
+  map.forEachFeatureAtPixel(pixel, (feature, layer) => {
     if (layer === threats || layer === filtered) { hit = { feature, layer }; return true; }
     return false;
   }, { hitTolerance: 6 });
@@ -220,10 +220,19 @@ map.on('singleclick', (event) => {
   if (feature.get('layer') === 'threat_cells') {
     hint.textContent = t('cell_hint', { n: feature.get('count') });
     const view = map.getView();
-    view.animate({ center: event.coordinate, zoom: Math.min(view.getZoom() + 2, DETAIL_ZOOM + 1), duration: 300 });
+    view.animate({ center: coordinate, zoom: Math.min(view.getZoom() + 2, DETAIL_ZOOM + 1), duration: 300 });
     return;
   }
   openPopup(feature.get('id') ?? feature.getId(), feature.get('status'), feature.get('category'));
+}
+map.on('singleclick', (event) => pointAt(event.pixel, event.coordinate));
+// keyboard: Enter does at the centre of the map what a click does (pick a point, open a report)
+document.getElementById('map').addEventListener('keydown', (event) => {
+  if (event.key !== 'Enter' || event.target !== event.currentTarget) return;
+  event.preventDefault();
+  const [width, height] = map.getSize();
+  const pixel = [width / 2, height / 2];
+  pointAt(pixel, map.getCoordinateFromPixel(pixel));
 });
 map.on('pointermove', (event) => {
   if (event.dragging) return;
