@@ -15,7 +15,8 @@ array and Python only hands it on. Reusable for any table or view:
         geom_field: geom          # stored in the storage CRS below
         time_field: reported_on   # optional, for ?datetime=
         storage_crs: http://www.opengis.net/def/crs/OGC/1.3/CRS84
-        count_limit: 10000        # numberMatched is exact up to here, omitted above
+        count_limit: 10000        # numberMatched is exact up to here, omitted above;
+                                  # 0: only on the last page and for resulttype=hits
 
 Identifiers come only from the table's own columns (an allow-list read from
 the catalogue); every value is a bound parameter. CQL2 filters are translated
@@ -448,6 +449,8 @@ class PostGISProvider(BaseProvider):
         """Exact numberMatched when it is at most count_limit; None (omitted) above."""
         if returned < limit:  # the last page tells the count for free
             return offset + returned
+        if self.count_limit <= 0:
+            return None
         row = self._run(
             sql.SQL(
                 "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT %(k_cap)s) capped"
