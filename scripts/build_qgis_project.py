@@ -78,6 +78,11 @@ POLICE_MAX_SCALE = 150_000
 # cell = 40075016.686 / 2^z / 64 m in Web Mercator, x cos(52°) on the ground.
 GRID_SCALE_AT_Z0 = 0.616 * 40075016.686 / 64 / (20 * 0.00028)
 
+# A cell's disc (mm) grows with the density of reports: its count over the number of
+# finest (z 13) cells it covers, 4^(13 - z), on a log scale; tuned for millions of
+# reports (a city centre at the largest size, the countryside about 2 mm).
+GRID_SIZE_EXPRESSION = 'max(1.0, min(4.6, 6.3 + 1.8 * (log10("n") - 0.602 * (13 - "z"))))'
+
 WMS_CRS = ["EPSG:2180", "EPSG:4326", "EPSG:3857"]
 # Poland in EPSG:2180, with a margin: the advertised extent
 POLAND_2180 = (140000.0, 120000.0, 880000.0, 800000.0)
@@ -300,7 +305,7 @@ def grid_layer():
     marker.setSize(2.4)
     marker.setDataDefinedProperty(
         QgsSymbolLayer.PropertySize,
-        QgsProperty.fromExpression('min(1.2 + 0.9 * log10("n"), 4.6)'),
+        QgsProperty.fromExpression(GRID_SIZE_EXPRESSION),
     )
     # the share confirmed by the police: the darker, the more confirmed
     marker.setDataDefinedProperty(
