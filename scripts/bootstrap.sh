@@ -9,7 +9,9 @@ DEB_PACKAGES=(
   postgresql-15 postgresql-15-postgis-3 postgis
   gdal-bin wrk
   qgis-server python3-qgis
+  mapserver-bin cgi-mapserver   # the reference map server of the WMS benchmark
   chromium                      # the browser of the web client's tests
+  python3-jwt python3-cryptography  # the QGIS Server plugin verifies tokens (QGIS's Python)
 )
 
 missing=()
