@@ -37,6 +37,7 @@ import psycopg
 from geoalchemy2 import Geometry
 from psycopg import sql
 from psycopg_pool import ConnectionPool
+from pygeoapi.crs import DEFAULT_STORAGE_CRS
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderConnectionError,
@@ -138,6 +139,11 @@ def _output_srid(crs_uri: str) -> tuple[int, bool]:
     return epsg, first_axis in ("north", "south")
 
 
+@lru_cache(maxsize=32)
+def _is_geographic(srid: int) -> bool:
+    return CRS.from_epsg(srid).is_geographic
+
+
 def _bbox_as_requested() -> tuple[list[float], int] | None:
     """The bbox as the client sent it in `bbox-crs`, x/y ordered, with its SRID.
 
@@ -192,6 +198,8 @@ class PostGISProvider(BaseProvider):
         self.relation = provider_def["table"]
         self.geom_field = provider_def.get("geom_field", "geom")
         self.count_limit = int(provider_def.get("count_limit", DEFAULT_COUNT_LIMIT))
+        # once: pyproj's to_epsg() searches its database on every call (~0.1 s for CRS84)
+        self.storage_srid = _output_srid(provider_def.get("storage_crs", DEFAULT_STORAGE_CRS))[0]
         self.conninfo = provider_conninfo(data, "pygeoapi-postgis")
         try:
             columns = _columns(self.conninfo, self.schema, self.relation)
@@ -229,7 +237,7 @@ class PostGISProvider(BaseProvider):
         if not target:
             return sql.SQL("ST_AsGeoJSON({}, 6, 0)::json").format(geom), 6
         srid, flip = _output_srid(str(target))
-        digits = 6 if CRS.from_epsg(srid).is_geographic else 2
+        digits = 6 if _is_geographic(srid) else 2
         expression = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(srid))
         if flip:
             expression = sql.SQL("ST_FlipCoordinates({})").format(expression)
@@ -266,7 +274,7 @@ class PostGISProvider(BaseProvider):
         if bbox and self.geom_field is None:
             raise ProviderInvalidQueryError(user_msg="this collection has no geometry")
         if bbox:
-            srid = self.storage_crs.to_epsg() or 4326
+            srid = self.storage_srid
             requested = _bbox_as_requested()
             box_srid = srid
             if requested is not None:
@@ -343,7 +351,7 @@ class PostGISProvider(BaseProvider):
         mapping = {}
         for name, c in self.columns.items():
             if c.json_type == "geometry":
-                kind = Geometry(srid=self.storage_crs.to_epsg() or 4326)
+                kind = Geometry(srid=self.storage_srid)
             elif c.json_format == "date":
                 kind = Date()
             elif c.json_format == "date-time":
