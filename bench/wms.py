@@ -231,12 +231,15 @@ def database_facts(url: str) -> tuple[int, int, int]:
     return reports, public, cells
 
 
-def markdown(results: list[Result], facts: tuple[int, int, int], command: str) -> str:
+def markdown(
+    results: list[Result], facts: tuple[int, int, int], command: str, load: tuple[float, float]
+) -> str:
     reports, public, cells = facts
     lines = [
         SECTION,
         "",
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}, with",
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()} (load average",
+        f"{load[0]:.1f} before, {load[1]:.1f} after: the machine is shared), with",
         f"`{command}`: {reports:,} reports in the database, {public:,} of them public,",
         f"{cells:,} grid cells in `kmzb.public_threat_cells`. A 512x512 PNG GetMap of the",
         "group `zagrozenia` in EPSG:2180; QGIS Server 3.22 (`qgis_mapserver`, one process",
@@ -293,6 +296,7 @@ def main() -> int:
     settings = load_settings()
     url = connection.server_url(settings, args.db_name)
     facts = database_facts(url)
+    load_before = os.getloadavg()[0]
     processes = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -317,10 +321,12 @@ def main() -> int:
             for process in processes:
                 qgis_server.stop(process)
     command = " ".join(["bench/wms.py", *sys.argv[1:]])
+    load = (load_before, os.getloadavg()[0])
     text = markdown(
         sorted(results, key=lambda r: (list(VIEWS).index(r.view), r.server)),
         facts,
         f".venv/bin/python {command}",
+        load,
     )
     print()
     print(text)
