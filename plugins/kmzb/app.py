@@ -11,7 +11,10 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import yaml
+
 from kmzb.db import connection
+from kmzb.service import result_type
 from kmzb.settings import PROJECT_ROOT, VAR_DIR, load_settings
 
 CONFIG_FILE = PROJECT_ROOT / "pygeoapi-config.yml"
@@ -33,7 +36,11 @@ def write_openapi(config: Path = CONFIG_FILE, target: Path = OPENAPI_FILE) -> Pa
     from pygeoapi.openapi import generate_openapi_document
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    document = generate_openapi_document(config, "yaml")
+    document = yaml.safe_dump(
+        result_type.advertise(yaml.safe_load(generate_openapi_document(config, "yaml"))),
+        allow_unicode=True,
+        sort_keys=False,
+    )
     # each gunicorn worker may get here at once: write apart, then swap atomically
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(document, encoding="utf-8")
@@ -48,7 +55,8 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))
     openapi = Path(os.environ["PYGEOAPI_OPENAPI"])
     config = Path(os.environ["PYGEOAPI_CONFIG"])
-    if not openapi.exists() or openapi.stat().st_mtime < config.stat().st_mtime:
+    sources = (config, Path(__file__), Path(result_type.__file__))
+    if not openapi.exists() or openapi.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         write_openapi(config, openapi)
 
 
@@ -79,6 +87,7 @@ def create_app():
 
     skip_identity_bbox_transform()
     security.install(APP, load_settings())
+    result_type.install(APP)
     APP.register_blueprint(routes)
     APP.register_blueprint(web)
     APP.register_blueprint(wms)
