@@ -1,31 +1,29 @@
 """The web client in headless Chromium (Debian's), against the real app and database.
 
-The app runs under gunicorn as in production, with its WMS proxy pointed at a
-small stand-in WMS on loopback (QGIS Server has its own tests), so the page's
-WMS switch, legend and the "WMS unreachable" path are tested deterministically.
-Screenshots go to var/screenshots/; scripts/web_screenshots.sh copies the best
-to docs/.
+The app runs under gunicorn as in production, its /wms proxy pointed at the real
+QGIS Server of the `wms` fixture (the project and the access plugin), so the
+page's WMS switch and legend, and the token passed through to QGIS Server, are
+tested end to end; the "WMS unreachable" path runs against a second app whose
+WMS address answers nothing. Screenshots go to var/screenshots/;
+scripts/web_screenshots.py copies the best to docs/.
 """
 
 from __future__ import annotations
 
-import http.server
 import itertools
 import os
 import re
-import struct
 import subprocess
 import sys
-import threading
 import time
-import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
 import requests
+from owslib.wms import WebMapService
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from conftest import TEST_DB, free_port
@@ -53,122 +51,29 @@ def new_address() -> str:
     return f"203.0.{n // 250}.{n % 250 + 1}"  # documentation range, one per citizen
 
 
-# --- a stand-in WMS upstream ----------------------------------------------------
-
-
-def png(width: int, height: int, rgba: tuple[int, int, int, int]) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    row = b"\x00" + bytes(rgba) * width
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
-
-
-CAPABILITIES = """<?xml version="1.0" encoding="UTF-8"?>
-<WMS_Capabilities version="1.3.0" xmlns="http://www.opengis.net/wms"
-  xmlns:xlink="http://www.w3.org/1999/xlink">
- <Service><Name>WMS</Name><Title>KMZB test WMS</Title></Service>
- <Capability>
-  <Request><GetMap><Format>image/png</Format><DCPType><HTTP><Get>
-   <OnlineResource xlink:href="http://127.0.0.1/ows/"/></Get></HTTP></DCPType></GetMap></Request>
-  <Layer><Name>kmzb_public</Name><Title>KMZB</Title><CRS>EPSG:3857</CRS>
-   <Layer queryable="1"><Name>crime_rates</Name><Title>Przestępczość na 10 tys. mieszkańców</Title>
-    <CRS>EPSG:3857</CRS></Layer>
-  </Layer>
- </Capability>
-</WMS_Capabilities>"""
-
-
-class StubWms:
-    """A minimal WMS 1.3.0 on a loopback port; records what it was asked."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.requests: list[dict] = []
-        self.server: http.server.ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        stub = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                params = {k.upper(): v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
-                stub.requests.append(
-                    {"params": params, "authorization": self.headers.get("Authorization")}
-                )
-                kind = params.get("REQUEST", "").lower()
-                if kind == "getcapabilities":
-                    body, ctype = CAPABILITIES.encode(), "text/xml"
-                elif kind == "getlegendgraphic":
-                    body, ctype = png(80, 24, (20, 90, 200, 255)), "image/png"
-                elif kind == "getmap":
-                    body, ctype = png(16, 16, (0, 0, 0, 0)), "image/png"
-                else:
-                    self.send_error(400, "unknown request")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/ows/"
-
-
 # --- fixtures ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def wms() -> Iterator[StubWms]:
-    stub = StubWms()
-    stub.start()
-    yield stub
-    stub.stop()
-
-
-@pytest.fixture(scope="module")
-def web(db_url: str, server: Settings, wms: StubWms, tmp_path_factory) -> Iterator[str]:
-    """The app under gunicorn, its /wms proxy pointed at the stand-in WMS."""
+def build_web_client() -> None:
     if not (PROJECT_ROOT / "web" / "dist" / "index.html").is_file():
         subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"], cwd=PROJECT_ROOT / "web", check=True
         )
         subprocess.run(["npm", "run", "build"], cwd=PROJECT_ROOT / "web", check=True)
+
+
+@contextmanager
+def running_app(db_url: str, server: Settings, wms_url: str, openapi: Path) -> Iterator[str]:
+    """The app under gunicorn on a free port, its /wms proxy forwarding to wms_url."""
     port = free_port()
     env = dict(os.environ)
     env.update(
         {
             "KMZB_API_PORT": str(port),
             "KMZB_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "PYGEOAPI_OPENAPI": str(tmp_path_factory.mktemp("openapi-web") / "openapi.yml"),
+            "PYGEOAPI_OPENAPI": str(openapi),
             "KMZB_TRUSTED_PROXY_HEADER": "X-Forwarded-For",
-            "KMZB_WMS_URL": wms.url,
+            "KMZB_WMS_URL": wms_url,
         }
     )
     if server.embedded:
@@ -183,21 +88,31 @@ def web(db_url: str, server: Settings, wms: StubWms, tmp_path_factory) -> Iterat
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError("the app exited during start-up")
-        try:
-            if requests.get(f"{base}/map/", timeout=10).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("the app did not answer within 60 s")
-        time.sleep(0.3)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("the app exited during start-up")
+            try:
+                if requests.get(f"{base}/map/", timeout=10).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the app did not answer within 60 s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def web(db_url: str, server: Settings, wms: str, tmp_path_factory) -> Iterator[str]:
+    """The app under gunicorn, its /wms proxy pointed at the real QGIS Server."""
+    build_web_client()
+    openapi = tmp_path_factory.mktemp("openapi-web") / "openapi.yml"
+    with running_app(db_url, server, f"{wms}/ows/", openapi) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -390,29 +305,43 @@ def test_story_report_find_confirm_and_see_it_on_the_public_map(
 
 
 def test_map_overview_layers_legend_filters_and_nothing_from_outside(
-    browser: Browser, web: str, wms: StubWms
+    browser: Browser, web: str, wms: str
 ) -> None:
+    crime_layer = WebMapService(f"{wms}/ows/", version="1.3.0")["przestepczosc_powiaty"]
     page = new_page(browser, web)
     tile_requests: list[str] = []
+    maps_drawn: list[str] = []
     page.on("request", lambda r: tile_requests.append(r.url) if "/tiles/" in r.url else None)
+    page.on(
+        "response",
+        lambda r: (
+            maps_drawn.append(r.headers.get("content-type", ""))
+            if "/wms?" in r.url and "REQUEST=GetMap" in r.url and r.status == 200
+            else None
+        ),
+    )
     page.goto("/map/")
     expect(page.locator("#wms-status")).to_contain_text("Warstwy WMS z serwera map QGIS")
-    wms_switch = page.get_by_label("Przestępczość na 10 tys. mieszkańców")
+    wms_switch = page.get_by_label(crime_layer.title, exact=True)
     expect(wms_switch).to_be_checked()
-    legend = page.locator("#wms-legend img")
+    legend = page.locator("#wms-legend figure:not([hidden]) img")  # the shown layer's only
     expect(legend).to_be_visible()
     page.wait_for_function(
-        "() => { const i = document.querySelector('#wms-legend img'); "
-        "return i && i.complete && i.naturalWidth === 80; }"
+        "() => { const i = document.querySelector('#wms-legend figure:not([hidden]) img'); "
+        "return i && i.complete && i.naturalWidth > 0; }"
     )
     wait_for_map(page)
     assert any("/collections/threats/tiles/WebMercatorQuad/" in u for u in tile_requests)
-    assert any(r["params"].get("REQUEST", "").lower() == "getmap" for r in wms.requests)
+    for _ in range(75):  # QGIS Server draws the choropleth for the page's view
+        if any(kind.startswith("image/png") for kind in maps_drawn):
+            break
+        page.wait_for_timeout(200)
+    assert any(kind.startswith("image/png") for kind in maps_drawn), maps_drawn
     shot(page, "map")
 
     # layer switches
     wms_switch.uncheck()
-    expect(page.locator("#wms-legend figure")).to_be_hidden()
+    expect(page.locator("#wms-legend figure:not([hidden])")).to_have_count(0)
     page.get_by_label("Zagrożenia zgłoszone przez mieszkańców").uncheck()
     page.get_by_label("Zagrożenia zgłoszone przez mieszkańców").check()
 
@@ -635,29 +564,30 @@ def test_keyboard_language_and_phone(browser: Browser, web: str) -> None:
 
 
 def test_wms_proxy_passes_authorization_and_survives_an_unreachable_wms(
-    browser: Browser, web: str, wms: StubWms, token_for
+    browser: Browser, web: str, db_url: str, server: Settings, token_for, tmp_path: Path
 ) -> None:
+    capabilities = {"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"}
+    anonymous = requests.get(f"{web}/wms", params=capabilities, timeout=60)
+    assert anonymous.status_code == 200 and "przestepczosc_powiaty" in anonymous.text
+    assert "zgloszenia_jednostki" not in anonymous.text
+    # the token reaches QGIS Server, whose access plugin shows police the unit's layer
     token = token_for("officer", "KMP-1261")
-    answer = requests.get(
+    police = requests.get(
         f"{web}/wms",
-        params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"},
+        params=capabilities,
         headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
+        timeout=60,
     )
-    assert answer.status_code == 200 and "crime_rates" in answer.text
-    assert wms.requests[-1]["authorization"] == f"Bearer {token}"
-    assert wms.requests[-1]["params"]["REQUEST"] == "GetCapabilities"
+    assert police.status_code == 200 and "zgloszenia_jednostki" in police.text
 
-    wms.stop()
-    try:
-        down = requests.get(f"{web}/wms", params={"REQUEST": "GetCapabilities"}, timeout=30)
+    closed = f"http://127.0.0.1:{free_port()}/ows/"  # nothing listens there
+    with running_app(db_url, server, closed, tmp_path / "openapi.yml") as without_wms:
+        down = requests.get(f"{without_wms}/wms", params=capabilities, timeout=30)
         assert down.status_code == 502
         assert "niedostępny" in down.json()["description"]
-        page = new_page(browser, web)
+        page = new_page(browser, without_wms)
         page.goto("/map/")
         expect(page.locator("#wms-status")).to_contain_text("niedostępne")
         wait_for_map(page)  # threats and boundaries are drawn all the same
         expect(page.locator("#filter-category option")).not_to_have_count(1)
         page.context.close()
-    finally:
-        wms.start()
