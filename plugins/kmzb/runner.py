@@ -108,6 +108,7 @@ def run_all(settings: Settings) -> None:
         base = f"http://{settings.api_host}:{settings.api_port}"
         click.echo("")
         click.echo("KMZB is running:")
+        click.echo(f"  web client:          {base}/map/")
         click.echo(f"  OGC API (pygeoapi):  {base}/")
         click.echo(f"  collections:         {base}/collections")
         click.echo(f"  OpenAPI:             {base}/openapi")
