@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -86,20 +87,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def api(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
-    """The real app (pygeoapi under gunicorn) on the test database; yields its base URL."""
+@contextmanager
+def running_app(
+    db_url: str, server: Settings, openapi: Path, extra_env: dict | None = None
+) -> Iterator[str]:
+    """The real app (pygeoapi under gunicorn) on the test database, on a free port;
+    yields its base URL and stops it after."""
     port = free_port()
     env = dict(os.environ)
     env["KMZB_API_PORT"] = str(port)
     env["KMZB_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
-    env["PYGEOAPI_OPENAPI"] = str(tmp_path_factory.mktemp("openapi") / "openapi.yml")
+    env["PYGEOAPI_OPENAPI"] = str(openapi)
     # tests speak for many citizens: each request names its address in the header
     env["KMZB_TRUSTED_PROXY_HEADER"] = "X-Forwarded-For"
     if server.embedded:
         env["KMZB_DB_NAME"] = TEST_DB
     else:
         env["DATABASE_URL"] = db_url
+    env.update(extra_env or {})
     gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
         [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "kmzb.app:app"],
@@ -108,25 +113,32 @@ def api(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError("the app exited during start-up")
-        try:
-            if requests.get(f"{base}/", timeout=10).status_code == 200:
-                break
-        except requests.RequestException:
-            pass  # not listening yet, or still generating its OpenAPI document
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("the app did not answer within 60 s")
-        time.sleep(0.3)
-    yield base
-    process.terminate()
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("the app exited during start-up")
+            try:
+                if requests.get(f"{base}/", timeout=10).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass  # not listening yet, or still generating its OpenAPI document
+            if time.monotonic() > deadline:
+                raise RuntimeError("the app did not answer within 60 s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def api(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
+    """The real app on the test database; yields its base URL."""
+    with running_app(db_url, server, tmp_path_factory.mktemp("openapi") / "openapi.yml") as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

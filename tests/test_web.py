@@ -14,10 +14,7 @@ import itertools
 import os
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -26,7 +23,7 @@ import requests
 from owslib.wms import WebMapService
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from conftest import TEST_DB, free_port
+from conftest import free_port, running_app
 from kmzb.auth import tokens
 from kmzb.settings import PROJECT_ROOT, VAR_DIR, Settings
 
@@ -62,56 +59,12 @@ def build_web_client() -> None:
         subprocess.run(["npm", "run", "build"], cwd=PROJECT_ROOT / "web", check=True)
 
 
-@contextmanager
-def running_app(db_url: str, server: Settings, wms_url: str, openapi: Path) -> Iterator[str]:
-    """The app under gunicorn on a free port, its /wms proxy forwarding to wms_url."""
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "KMZB_API_PORT": str(port),
-            "KMZB_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "PYGEOAPI_OPENAPI": str(openapi),
-            "KMZB_TRUSTED_PROXY_HEADER": "X-Forwarded-For",
-            "KMZB_WMS_URL": wms_url,
-        }
-    )
-    if server.embedded:
-        env["KMZB_DB_NAME"] = TEST_DB
-    else:
-        env["DATABASE_URL"] = db_url
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    process = subprocess.Popen(
-        [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "kmzb.app:app"],
-        env=env,
-        cwd=PROJECT_ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError("the app exited during start-up")
-            try:
-                if requests.get(f"{base}/map/", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the app did not answer within 60 s")
-            time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def web(db_url: str, server: Settings, wms: str, tmp_path_factory) -> Iterator[str]:
     """The app under gunicorn, its /wms proxy pointed at the real QGIS Server."""
     build_web_client()
     openapi = tmp_path_factory.mktemp("openapi-web") / "openapi.yml"
-    with running_app(db_url, server, f"{wms}/ows/", openapi) as base:
+    with running_app(db_url, server, openapi, {"KMZB_WMS_URL": f"{wms}/ows/"}) as base:
         yield base
 
 
@@ -581,7 +534,9 @@ def test_wms_proxy_passes_authorization_and_survives_an_unreachable_wms(
     assert police.status_code == 200 and "zgloszenia_jednostki" in police.text
 
     closed = f"http://127.0.0.1:{free_port()}/ows/"  # nothing listens there
-    with running_app(db_url, server, closed, tmp_path / "openapi.yml") as without_wms:
+    with running_app(
+        db_url, server, tmp_path / "openapi.yml", {"KMZB_WMS_URL": closed}
+    ) as without_wms:
         down = requests.get(f"{without_wms}/wms", params=capabilities, timeout=30)
         assert down.status_code == 502
         assert "niedostępny" in down.json()["description"]
