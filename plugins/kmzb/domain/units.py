@@ -7,15 +7,8 @@ import psycopg
 from kmzb.domain.caller import Caller
 from kmzb.domain.errors import forbidden, unauthorized
 
-REACH_SQL = """
-WITH RECURSIVE reach AS (
-    SELECT code FROM kmzb.police_units WHERE code = %(unit)s
-    UNION
-    SELECT c.code FROM kmzb.police_units c JOIN reach r ON c.parent_code = r.code
-    WHERE %(coordinator)s
-)
-SELECT code FROM reach
-"""
+# the rule lives once, in SQL (migration 020), for this module and QGIS Server's views
+REACH_SQL = "SELECT code FROM kmzb.police_unit_reach(%(unit)s, %(coordinator)s) AS code"
 
 
 def reachable_units(conn: psycopg.Connection, caller: Caller) -> set[str] | None:
