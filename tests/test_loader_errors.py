@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -47,6 +48,10 @@ def broken_data(data_dir: Path, tmp_path: Path) -> Path:
     shutil.copytree(data_dir, target)
     for path in target.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
+    # the shipped copy is gzipped: unpack it, so each test edits plain text
+    for path in list(target.rglob("*.gz")):
+        path.with_suffix("").write_bytes(gzip.decompress(path.read_bytes()))
+        path.unlink()
     return target
 
 

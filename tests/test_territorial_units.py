@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psycopg
 
+from kmzb.loaders.common import open_text, resolve_input
 from kmzb.loaders.units import UnitInputs, load_units
 
 
@@ -19,7 +20,9 @@ def test_counts_per_level_match_the_data(conn: psycopg.Connection) -> None:
 
 def test_codes_and_names_come_from_teryt_2026(conn: psycopg.Connection, data_dir: Path) -> None:
     register = {}
-    for line in (data_dir / "teryt/teryt_units_2026.csv").read_text().splitlines()[1:]:
+    with open_text(resolve_input(data_dir, None, "teryt/teryt_units_2026.csv")) as handle:
+        lines = handle.read().splitlines()
+    for line in lines[1:]:
         level, code, name = line.split(",", 2)
         register[code] = name
     rows = conn.execute(

@@ -15,9 +15,8 @@ import yaml
 
 from kmzb.db import connection
 from kmzb.service import result_type
-from kmzb.settings import PROJECT_ROOT, VAR_DIR, load_settings
+from kmzb.settings import CONFIG_FILE, VAR_DIR, check_production, load_settings
 
-CONFIG_FILE = PROJECT_ROOT / "pygeoapi-config.yml"
 OPENAPI_FILE = VAR_DIR / "pygeoapi-openapi.yml"
 
 
@@ -50,6 +49,7 @@ def write_openapi(config: Path = CONFIG_FILE, target: Path = OPENAPI_FILE) -> Pa
 
 def prepare_environment() -> None:
     settings = load_settings()
+    check_production(settings)
     export_database_environment(connection.server_url(settings))
     os.environ.setdefault("PYGEOAPI_CONFIG", str(CONFIG_FILE))
     os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))

@@ -22,11 +22,11 @@ import requests
 from kmzb.auth import tokens
 from kmzb.db import connection
 from kmzb.errors import KmzbError
-from kmzb.settings import PROJECT_ROOT, VAR_DIR, Settings
+from kmzb.settings import HOME, QGIS_PLUGIN_DIR, QGIS_PROJECT_FILE, VAR_DIR, Settings, load_settings
 
 SERVICE_NAME = "kmzb"
-PROJECT_FILE = PROJECT_ROOT / "qgis_projects" / "kmzb_public.qgs"
-PLUGIN_DIR = PROJECT_ROOT / "plugins" / "qgis_server"
+PROJECT_FILE = QGIS_PROJECT_FILE
+PLUGIN_DIR = QGIS_PLUGIN_DIR
 SERVICE_FILE = VAR_DIR / "pg_service.conf"
 LOG_FILE = VAR_DIR / "qgis-server.log"
 DEFAULT_PORT = 5001
@@ -37,7 +37,7 @@ class QgisServerError(KmzbError):
 
 
 def wms_port() -> int:
-    return int(os.environ.get("KMZB_WMS_PORT", DEFAULT_PORT))
+    return load_settings().wms_port
 
 
 def write_service_file(
@@ -109,7 +109,7 @@ def start(
     return subprocess.Popen(
         [binary, "-l", "1", f"{host}:{port}"],
         env=env,
-        cwd=PROJECT_ROOT,
+        cwd=HOME,
         stdout=output,
         stderr=subprocess.STDOUT if output else None,
     )

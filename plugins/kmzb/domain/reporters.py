@@ -31,7 +31,7 @@ def _local_salt() -> str:
 
 def reporter_hash(settings: Settings, address: str) -> str:
     """HMAC-SHA256 of the address: the address itself is never stored."""
-    salt = settings.reporter_salt or _local_salt()
+    salt = settings.reporter_key or _local_salt()
     return hmac.new(salt.encode(), address.encode(), hashlib.sha256).hexdigest()
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import psycopg
 
@@ -65,14 +66,26 @@ def resolve_input(data_dir: Path | None, given: Path | None, relative: str) -> P
         path = data_dir / relative
     else:
         raise LoadError(f"no path given for {relative} and KMZB_DATA_DIR is not set")
+    if not path.is_file() and given is None:
+        # the project ships its copy of the data gzipped (data/)
+        compressed = path.with_name(path.name + ".gz")
+        if compressed.is_file():
+            return compressed
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
     return path
 
 
+def open_text(path: Path) -> TextIO:
+    """A file as UTF-8 text; a .gz file is decompressed on the way."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return path.open(encoding="utf-8", newline="")
+
+
 def read_csv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
+        with open_text(path) as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
             missing = [name for name in required if name not in header]
@@ -99,8 +112,9 @@ def _walk_positions(coords: Any) -> Iterable[tuple[float, float]]:
 def read_geojson(path: Path, required: Iterable[str]) -> list[dict[str, Any]]:
     """Features of a GeoJSON file in WGS84 with the required properties present."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        with open_text(path) as handle:
+            document = json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError, gzip.BadGzipFile, EOFError) as exc:
         raise LoadError(f"{path.name}: not valid GeoJSON ({exc})") from exc
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
         raise LoadError(f"{path.name}: expected a GeoJSON FeatureCollection")

@@ -14,13 +14,13 @@ from flask import Blueprint, Response, redirect, request, send_from_directory
 from kmzb.db.pool import get_pool
 from kmzb.domain import places
 from kmzb.service.responses import json_response
-from kmzb.settings import PROJECT_ROOT
+from kmzb.settings import WEB_DIST_DIR
 
 web = Blueprint("kmzb_web", __name__)
 
 
 def web_dir() -> Path:
-    return Path(os.environ.get("KMZB_WEB_DIR", PROJECT_ROOT / "web" / "dist"))
+    return Path(os.environ.get("KMZB_WEB_DIR", WEB_DIST_DIR))
 
 
 def _not_built() -> Response:

@@ -10,7 +10,6 @@ page shows the threats and its own boundaries all the same.
 from __future__ import annotations
 
 import http.client
-import os
 import urllib.error
 import urllib.request
 
@@ -18,8 +17,8 @@ from flask import Blueprint, Response, request
 
 from kmzb.domain.errors import DomainError
 from kmzb.service.responses import error_response
+from kmzb.settings import load_settings
 
-DEFAULT_WMS_PORT = 5001  # where `kmzb run` starts QGIS Server (KMZB_WMS_PORT)
 TIMEOUT_S = 30
 MAX_BYTES = 32 * 1024 * 1024
 PASSED_HEADERS = ("Content-Type", "Cache-Control", "Last-Modified", "ETag")
@@ -29,8 +28,7 @@ wms = Blueprint("kmzb_wms", __name__)
 
 def upstream_url() -> str:
     """KMZB_WMS_URL, else the QGIS Server that `kmzb run` starts on KMZB_WMS_PORT."""
-    port = os.environ.get("KMZB_WMS_PORT", DEFAULT_WMS_PORT)
-    return os.environ.get("KMZB_WMS_URL") or f"http://127.0.0.1:{port}/ows/"
+    return load_settings().wms_url
 
 
 def _unreachable(detail: str) -> Response:
