@@ -213,6 +213,21 @@ def refresh_aggregates_cmd(ctx: click.Context) -> None:
     click.echo(f"public_threat_cells refreshed in {aggregates.refresh(url):.1f} s")
 
 
+@main.command("purge")
+@click.pass_context
+@_fail_cleanly
+def purge_cmd(ctx: click.Context) -> None:
+    """Clear reporter hashes older than the limit window (`kmzb run` does it every 15 min)."""
+    from kmzb.domain import reporters
+
+    settings = _settings(ctx)
+    url = bring_up(settings)
+    purged = reporters.purge_hashes(url, settings)
+    click.echo(
+        f"reporter hashes older than {settings.reporter_hash_retention_hours} h cleared: {purged}"
+    )
+
+
 @main.group()
 def token() -> None:
     """Development bearer tokens (signed with the local key in var/keys)."""

@@ -19,11 +19,13 @@ import click
 from kmzb import qgis_server
 from kmzb.db import aggregates, cluster
 from kmzb.db.setup import bring_up
+from kmzb.domain import reporters
 from kmzb.loaders.all import load_all
 from kmzb.settings import Settings
 
 GUNICORN_WORKERS = 2
 AGGREGATE_REFRESH_SECONDS = 300
+REPORTER_PURGE_SECONDS = 900  # a hash outlives its retention by at most this
 
 
 def _refresh_aggregates_periodically(url: str, stop: threading.Event) -> None:
@@ -33,6 +35,21 @@ def _refresh_aggregates_periodically(url: str, stop: threading.Event) -> None:
             aggregates.refresh(url)
         except Exception as exc:  # keep serving; say what failed
             click.echo(f"refreshing map aggregates failed: {exc}", err=True)
+
+
+def _purge_reporter_hashes_periodically(
+    url: str, settings: Settings, stop: threading.Event
+) -> None:
+    """Reporter hashes live only as long as the daily limit needs them (48 hours)."""
+    while True:
+        try:
+            purged = reporters.purge_hashes(url, settings)
+            if purged:
+                click.echo(f"reporter hashes purged: {purged}")
+        except Exception as exc:  # keep serving; say what failed
+            click.echo(f"purging reporter hashes failed: {exc}", err=True)
+        if stop.wait(REPORTER_PURGE_SECONDS):
+            return
 
 
 def _gunicorn(settings: Settings) -> subprocess.Popen:
@@ -95,6 +112,11 @@ def run_all(settings: Settings) -> None:
     stop_refreshing = threading.Event()
     threading.Thread(
         target=_refresh_aggregates_periodically, args=(url, stop_refreshing), daemon=True
+    ).start()
+    threading.Thread(
+        target=_purge_reporter_hashes_periodically,
+        args=(url, settings, stop_refreshing),
+        daemon=True,
     ).start()
     api = _gunicorn(settings)
     wms = _qgis_server(settings)

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
+from kmzb.domain import bursts
 from kmzb.domain.caller import Caller
 from kmzb.domain.errors import DomainError, FieldError, conflict, forbidden, invalid, not_found
 from kmzb.domain.notices import EMERGENCY_NOTICE
@@ -192,6 +193,9 @@ def submit(
                     attachment.content,
                 ),
             )
+        if sub.source == "citizen":
+            # stored either way; a burst is only held from the public view
+            bursts.hold_if_burst(conn, settings, report_id)
     names = conn.execute(
         """SELECT s.name_pl, s.name_en, u.name FROM kmzb.statuses s, kmzb.police_units u
            WHERE s.code = %s AND u.code = %s""",
@@ -482,6 +486,7 @@ SELECT r.public_ref, r.category, c.name_pl AS category_name, r.status, s.name_pl
        ST_X(ST_Transform(r.geom, 4326)) AS lon, ST_Y(ST_Transform(r.geom, 4326)) AS lat,
        (s.overdue_after IS NOT NULL AND r.created_at + s.overdue_after < now()) AS overdue,
        (SELECT count(*) FROM kmzb.report_attachments a WHERE a.report_id = r.id) AS attachments,
+       r.held_at IS NOT NULL AS burst, r.held_at,
        count(*) OVER () AS matched
 FROM kmzb.reports r
 JOIN kmzb.statuses s ON s.code = r.status
@@ -493,9 +498,18 @@ WHERE (%(units)s::text[] IS NULL OR r.police_unit = ANY(%(units)s))
   AND (%(until)s::date IS NULL OR r.created_at < %(until)s::date + 1)
   AND (NOT %(overdue_only)s OR (s.overdue_after IS NOT NULL
                                 AND r.created_at + s.overdue_after < now()))
+  AND (%(held)s::boolean IS NULL OR (r.held_at IS NOT NULL) = %(held)s::boolean)
 ORDER BY r.created_at, r.id
 LIMIT %(limit)s OFFSET %(offset)s
 """
+# the queue's `held` filter: none, only bursts held from the public view, or only the others
+HELD_FILTER: dict[str, bool | None] = {
+    "": None,
+    "true": True,
+    "1": True,
+    "false": False,
+    "0": False,
+}
 
 
 def _date_filter(value: str | None, name: str, errors: list[FieldError]) -> date | None:
@@ -509,7 +523,8 @@ def _date_filter(value: str | None, name: str, errors: list[FieldError]) -> date
 
 
 def queue(conn: psycopg.Connection, caller: Caller, filters: dict[str, str]) -> dict[str, Any]:
-    """Open reports of the caller's units, oldest first; overdue ones flagged."""
+    """Open reports of the caller's units, oldest first; overdue ones and bursts held from
+    the public view flagged (`held=true` lists only those, `held=false` the others)."""
     reach = reachable_units(conn, caller)
     errors: list[FieldError] = []
     unit = filters.get("unit")
@@ -525,6 +540,16 @@ def queue(conn: psycopg.Connection, caller: Caller, filters: dict[str, str]) -> 
             errors.append(FieldError("status", "Nieznany status.", "Unknown status."))
     since = _date_filter(filters.get("from"), "from", errors)
     until = _date_filter(filters.get("to"), "to", errors)
+    held_filter = (filters.get("held") or "").strip().lower()
+    if held_filter not in HELD_FILTER:
+        errors.append(
+            FieldError(
+                "held",
+                "held: true (tylko wstrzymane fale zgłoszeń) lub false.",
+                "held: true (only held bursts) or false.",
+            )
+        )
+    held = HELD_FILTER.get(held_filter)
     try:
         limit = min(int(filters.get("limit", 100)), 1000)
         offset = max(int(filters.get("offset", 0)), 0)
@@ -553,6 +578,7 @@ def queue(conn: psycopg.Connection, caller: Caller, filters: dict[str, str]) -> 
                 "limit": limit,
                 "offset": offset,
                 "overdue_only": filters.get("overdue") in ("1", "true"),
+                "held": held,
             },
         ).fetchall()
     conn.rollback()
@@ -563,6 +589,7 @@ def queue(conn: psycopg.Connection, caller: Caller, filters: dict[str, str]) -> 
         row["reference"] = row.pop("public_ref")
         row["created_at"] = row["created_at"].isoformat()
         row["event_date"] = row["event_date"].isoformat() if row["event_date"] else None
+        row["held_at"] = row["held_at"].isoformat() if row["held_at"] else None
         items.append(row)
     return {
         "units": units,

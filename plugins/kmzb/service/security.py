@@ -8,6 +8,7 @@ the only writes are process executions, whose rules the domain enforces.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from http import HTTPStatus
 
@@ -29,12 +30,23 @@ SUBMISSION_PROCESSES = {"submit-threat"}
 
 
 def client_address(settings: Settings) -> str:
-    """The client's address; a proxy header only when configured (the last hop it added)."""
+    """The client's address.
+
+    Behind proxies (KMZB_TRUSTED_PROXY_HEADER, e.g. X-Forwarded-For) each of
+    our KMZB_TRUSTED_PROXY_HOPS proxies appends the address it was reached
+    from, so the client is that many entries from the right: what our
+    outermost proxy appended. Entries further left are the client's own say
+    and are never trusted. If that entry is missing or is not an IP address,
+    the address of the connection is used.
+    """
     if settings.trusted_proxy_header:
-        forwarded = request.headers.get(settings.trusted_proxy_header, "")
+        forwarded = ",".join(request.headers.getlist(settings.trusted_proxy_header))
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
+        if settings.trusted_proxy_hops >= 1 and len(hops) >= settings.trusted_proxy_hops:
+            try:
+                return str(ipaddress.ip_address(hops[-settings.trusted_proxy_hops]))
+            except ValueError:
+                pass
     return request.remote_addr or "unknown"
 
 
