@@ -18,6 +18,7 @@ from kmzb.auth import tokens
 from kmzb.domain.caller import Caller, current_caller
 from kmzb.domain.errors import DomainError, FieldError, invalid, unauthorized
 from kmzb.domain.notices import EMERGENCY_NOTICE
+from kmzb.service import headers
 from kmzb.service.responses import error_response
 from kmzb.settings import Settings
 
@@ -57,6 +58,7 @@ def _is_submission() -> bool:
 
 def install(app: Flask, settings: Settings) -> None:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    headers.install(app, settings)
 
     @app.before_request
     def identify_caller() -> Response | None:
