@@ -51,6 +51,7 @@ def prepare_environment() -> None:
     settings = load_settings()
     check_production(settings)
     export_database_environment(connection.server_url(settings))
+    os.environ.setdefault("KMZB_HOME", str(CONFIG_FILE.parent))  # ${KMZB_HOME} in the config
     os.environ.setdefault("PYGEOAPI_CONFIG", str(CONFIG_FILE))
     os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))
     openapi = Path(os.environ["PYGEOAPI_OPENAPI"])
