@@ -10,6 +10,15 @@ const MOVES = {
   confirmed: ['eliminated', 'forwarded'],
 };
 const PAGE = 50;
+// a report held back by the flood guard (queue field `burst`) until it is reviewed
+const BURST = {
+  pl: { label: 'Fala zgłoszeń', title: 'Jedno z wielu zgłoszeń w tym miejscu w krótkim czasie: ukryte na mapie publicznej do przeglądu.' },
+  en: { label: 'Burst', title: 'One of many reports at this place within minutes: hidden from the public map until reviewed.' },
+};
+const burstBadge = () => {
+  const text = BURST[currentLang()] || BURST.pl;
+  return ` <span class="badge burst" title="${escapeHtml(text.title)}">${escapeHtml(text.label)}</span>`;
+};
 let token = null;
 let offset = 0;
 let queue = null;
@@ -47,7 +56,7 @@ function renderQueue() {
     <tr class="${r.overdue ? 'overdue' : ''}" data-reference="${escapeHtml(r.reference)}">
       <td class="reference"><button type="button" class="open link" data-reference="${escapeHtml(r.reference)}" aria-label="${escapeHtml(t('open'))} ${escapeHtml(r.reference)}">${escapeHtml(r.reference)}</button></td>
       <td>${escapeHtml(categoryLabel(r.category))}</td>
-      <td>${escapeHtml(t(`status_${r.status}`))}${r.overdue ? ` <span class="badge">${escapeHtml(t('overdue'))}</span>` : ''}</td>
+      <td>${escapeHtml(t(`status_${r.status}`))}${r.overdue ? ` <span class="badge">${escapeHtml(t('overdue'))}</span>` : ''}${r.burst ? burstBadge() : ''}</td>
       <td>${escapeHtml(formatDate(r.created_at))}</td>
     </tr>`).join('');
 }
