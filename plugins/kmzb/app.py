@@ -50,7 +50,8 @@ def write_openapi(config: Path = CONFIG_FILE, target: Path = OPENAPI_FILE) -> Pa
 def prepare_environment() -> None:
     settings = load_settings()
     check_production(settings)
-    export_database_environment(connection.server_url(settings))
+    # pygeoapi's providers connect as the API's role, never as the administrator
+    export_database_environment(connection.api_url(settings))
     os.environ.setdefault("KMZB_HOME", str(CONFIG_FILE.parent))  # ${KMZB_HOME} in the config
     os.environ.setdefault("PYGEOAPI_CONFIG", str(CONFIG_FILE))
     os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))

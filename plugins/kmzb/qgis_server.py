@@ -43,8 +43,9 @@ def wms_port() -> int:
 def write_service_file(
     settings: Settings, path: Path = SERVICE_FILE, dbname: str | None = None
 ) -> Path:
-    """A pg_service.conf with the service `kmzb` for this installation (mode 0600)."""
-    parts = urlsplit(connection.server_url(settings, dbname))
+    """A pg_service.conf with the service `kmzb` for this installation (mode 0600),
+    as QGIS Server's read-only role kmzb_wms (connection.wms_url)."""
+    parts = urlsplit(connection.wms_url(settings, dbname))
     entries = {
         "host": parts.hostname or "127.0.0.1",
         "port": str(parts.port or 5432),

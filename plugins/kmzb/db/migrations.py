@@ -2,6 +2,12 @@
 
 A file is named NNN_what.sql. Re-running applies nothing; an applied file whose
 content changed afterwards is an error (write a new migration instead).
+
+Once the owner role kmzb_owner owns schema kmzb (migration 039 hands it over),
+each migration runs as that role (SET LOCAL ROLE), so what it creates belongs
+to the owner, not to whoever connected. After a run that applied anything,
+kmzb.grant_service_privileges() (039) sets ownership and the services' grants
+again, so a migration applied out of order, or by another role, leaves no gap.
 """
 
 from __future__ import annotations
@@ -57,6 +63,18 @@ def discover(directory: Path = SQL_DIR) -> list[Migration]:
     return found
 
 
+OWNER_ROLE = "kmzb_owner"
+
+# Run as the owner when it owns the schema and whoever connected may act as it.
+RUN_AS_OWNER = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_namespace
+    WHERE nspname = 'kmzb' AND pg_get_userbyid(nspowner) = %(owner)s
+      AND pg_has_role(current_user, nspowner, 'MEMBER')
+)
+"""
+
+
 def apply_all(url: str, directory: Path = SQL_DIR) -> list[str]:
     """Apply pending migrations in order; return the names applied."""
     applied_now: list[str] = []
@@ -79,6 +97,9 @@ def apply_all(url: str, directory: Path = SQL_DIR) -> list[str]:
                     continue
                 try:
                     with conn.transaction():
+                        as_owner = conn.execute(RUN_AS_OWNER, {"owner": OWNER_ROLE}).fetchone()
+                        if as_owner and as_owner[0]:
+                            conn.execute(f"SET LOCAL ROLE {OWNER_ROLE}")
                         conn.execute(migration.text)
                         conn.execute(
                             "INSERT INTO kmzb.schema_migrations (version, name, checksum) "
@@ -88,6 +109,22 @@ def apply_all(url: str, directory: Path = SQL_DIR) -> list[str]:
                 except psycopg.Error as exc:
                     raise MigrationError(f"{migration.name} failed: {exc}") from exc
                 applied_now.append(migration.name)
+            if applied_now:
+                _grant_service_privileges(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext('kmzb.migrations'))")
     return applied_now
+
+
+def _grant_service_privileges(conn: psycopg.Connection) -> None:
+    """Ownership and the services' grants by the rules of migration 039 (when it exists)."""
+    exists = conn.execute(
+        "SELECT to_regprocedure('kmzb.grant_service_privileges()') IS NOT NULL"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return
+    try:
+        with conn.transaction():
+            conn.execute("SELECT kmzb.grant_service_privileges()")
+    except psycopg.Error as exc:
+        raise MigrationError(f"granting the services' privileges failed: {exc}") from exc

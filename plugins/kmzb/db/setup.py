@@ -7,9 +7,11 @@ from kmzb.settings import Settings
 
 
 def bring_up(settings: Settings) -> str:
-    """Start (embedded) or reach (DATABASE_URL) the server, create the database, migrate.
+    """Start (embedded) or reach (DATABASE_URL) the server, create the roles (and, in
+    the embedded cluster, the services' logins) and the database, migrate.
 
-    Returns the database URL.
+    Returns the administrator's database URL (migrations, loaders, jobs); the
+    services connect with connection.api_url and connection.wms_url.
     """
     if settings.embedded:
         cluster.start(settings.embedded_port)
