@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   mapserver-bin cgi-mapserver   # the reference map server of the WMS benchmark
   chromium                      # the browser of the web client's tests
   python3-jwt python3-cryptography  # the QGIS Server plugin verifies tokens (QGIS's Python)
+  nginx-light spawn-fcgi multiwatch  # the shipped nginx rules and FastCGI QGIS Server, tested
 )
 
 missing=()
