@@ -104,6 +104,8 @@ def running_app(
         env["KMZB_DB_NAME"] = TEST_DB
     else:
         env["DATABASE_URL"] = db_url
+        if server.api_database_url:  # the API's own login role, on the test database
+            env["KMZB_API_DATABASE_URL"] = connection.api_url(server, TEST_DB)
     env.update(extra_env or {})
     gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
