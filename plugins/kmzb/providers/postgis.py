@@ -331,7 +331,8 @@ class PostGISProvider(BaseProvider):
         from pygeofilter import ast, values
 
         if isinstance(node, ast.Attribute):
-            if node.name not in self.columns:
+            # a malformed CQL2-JSON {"property": {...}} parses to a non-string name
+            if not isinstance(node.name, str) or node.name not in self.columns:
                 raise ProviderInvalidQueryError(user_msg=f"unknown property in filter: {node.name}")
             return
         if isinstance(node, values.Geometry):
@@ -346,7 +347,10 @@ class PostGISProvider(BaseProvider):
         """pygeofilter's AST as SQL text with named bound parameters."""
         from pygeofilter.backends.sqlalchemy import to_filter
 
-        self._check_attributes(filterq)
+        try:
+            self._check_attributes(filterq)
+        except RecursionError as exc:
+            raise ProviderInvalidQueryError(user_msg="invalid filter: nested too deeply") from exc
 
         mapping = {}
         for name, c in self.columns.items():
