@@ -165,7 +165,12 @@ def app(server: Settings, data_dir: Path, tmp_path_factory) -> Iterator[tuple[st
             "KMZB_BURST_RADIUS_M": str(RADIUS_M),
             "KMZB_BURST_WINDOW_MINUTES": str(WINDOW_MIN),
         }
-        extra.update({"KMZB_DB_NAME": name} if server.embedded else {"DATABASE_URL": url})
+        if server.embedded:
+            extra["KMZB_DB_NAME"] = name
+        else:
+            extra["DATABASE_URL"] = url
+            if server.api_database_url:  # the API's own login role, on this database
+                extra["KMZB_API_DATABASE_URL"] = connection.api_url(server, name)
         openapi = tmp_path_factory.mktemp("openapi-bursts") / "openapi.yml"
         with running_app(url, server, openapi, extra) as base:
             yield base, url

@@ -142,7 +142,12 @@ def two_hop_app(server: Settings, data_dir: Path, tmp_path_factory) -> Iterator[
         migrations.apply_all(url)
         load_all(url, data_dir, lambda _message: None)
         extra = {"KMZB_TRUSTED_PROXY_HOPS": "2"}
-        extra.update({"KMZB_DB_NAME": name} if server.embedded else {"DATABASE_URL": url})
+        if server.embedded:
+            extra["KMZB_DB_NAME"] = name
+        else:
+            extra["DATABASE_URL"] = url
+            if server.api_database_url:  # the API's own login role, on this database
+                extra["KMZB_API_DATABASE_URL"] = connection.api_url(server, name)
         openapi = tmp_path_factory.mktemp("openapi-privacy") / "openapi.yml"
         with running_app(url, server, openapi, extra) as base:
             yield base, url
