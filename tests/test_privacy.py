@@ -306,3 +306,17 @@ def test_a_retention_outside_24_to_48_hours_is_refused(db_url: str) -> None:
     assert result.stderr.strip() == (
         "kmzb: error: KMZB_REPORTER_HASH_RETENTION_HOURS must be 24 to 48, not 72"
     )
+
+
+def test_the_api_role_can_neither_purge_nor_touch_a_hash(api: str, db_url: str, server) -> None:
+    """Only the schema's owner clears hashes (kmzb run, kmzb purge); the API's role cannot."""
+    old = submit(api, "203.0.113.60").json()["reference"]
+    age(db_url, old, 49)
+    as_api = connection.api_url(server, connection.database_name(db_url))
+    for sql, params in (
+        ("SELECT kmzb.purge_reporter_hashes(%s::interval)", ("48 hours",)),
+        ("UPDATE kmzb.reports SET reporter_hash = NULL WHERE public_ref = %s", (old,)),
+    ):
+        with psycopg.connect(as_api) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(sql, params)
+    assert stored(db_url, old)["hash"] is not None
