@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 import requests
 from psycopg import errors as pg_errors
+from psycopg import sql
 
 from kmzb.auth import tokens
 from kmzb.db import connection, migrations, pool
@@ -326,3 +332,55 @@ def test_the_running_app_submits_and_reviews_as_kmzb_api(
     sessions = _app_sessions(db_url)
     assert {name for name, _user, _super in sessions} >= {pool.APPLICATION_NAME, "pygeoapi"}
     assert {(user, superuser) for _name, user, superuser in sessions} == {("kmzb_api", False)}
+
+
+def test_a_too_powerful_service_login_is_named(db_url: str, server: Settings) -> None:
+    name = connection.database_name(db_url)
+    assert connection.service_role_problem(connection.api_url(server, name)) is None
+    assert connection.service_role_problem(connection.wms_url(server, name)) is None
+    problem = connection.service_role_problem(db_url)
+    assert problem and "KMZB_API_DATABASE_URL logs in as" in problem
+    # a login that may act as the owner could drop every table
+    login = f"kmzb_test_owner_member_{os.getpid()}"
+    secret = secrets.token_urlsafe(16)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN IN ROLE kmzb_owner").format(sql.Identifier(login))
+        )
+        try:
+            conn.execute("SELECT set_config('kmzb.role_password', %s, false)", (secret,))
+            conn.execute(sql.SQL(connection.SET_LOGIN_PASSWORD).format(role=sql.Literal(login)))
+            parts = urlsplit(db_url)
+            url = parts._replace(netloc=f"{login}:{secret}@{parts.hostname}:{parts.port}").geturl()
+            problem = connection.service_role_problem(url)
+            assert problem and "acts as the owner kmzb_owner" in problem
+        finally:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(login)))
+
+
+def test_production_refuses_an_api_login_that_is_a_superuser(db_url: str, tmp_path: Path) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("KMZB_", "DATABASE_URL", "PYGEOAPI_"))
+    }
+    env.update(
+        KMZB_ENV="production",
+        KMZB_JWKS_URL="https://login.example.org/certs",
+        KMZB_JWT_ISSUER="https://login.example.org",
+        KMZB_JWT_AUDIENCE="kmzb",
+        KMZB_REPORTER_KEY="k" * 40,
+        KMZB_PUBLIC_URL="https://kmzb.example.org",
+        KMZB_VAR_DIR=str(tmp_path),
+        DATABASE_URL=db_url,
+        KMZB_API_DATABASE_URL=db_url,  # the administrator's login: refused
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", "import kmzb.app"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 4, run.stderr[-2000:]
+    assert "refuses to start: KMZB_API_DATABASE_URL logs in as" in run.stderr

@@ -7,6 +7,7 @@ environment is prepared first: database connection values from DATABASE_URL
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -15,7 +16,7 @@ import yaml
 
 from kmzb.db import connection
 from kmzb.service import result_type
-from kmzb.settings import CONFIG_FILE, VAR_DIR, check_production, load_settings
+from kmzb.settings import CONFIG_FILE, VAR_DIR, SettingsError, check_production, load_settings
 
 OPENAPI_FILE = VAR_DIR / "pygeoapi-openapi.yml"
 
@@ -51,7 +52,13 @@ def prepare_environment() -> None:
     settings = load_settings()
     check_production(settings)
     # pygeoapi's providers connect as the API's role, never as the administrator
-    export_database_environment(connection.api_url(settings))
+    url = connection.api_url(settings)
+    problem = connection.service_role_problem(url)
+    if problem and settings.production:
+        raise SettingsError(f"KMZB_ENV=production refuses to start: {problem}.")
+    if problem:
+        logging.getLogger(__name__).warning("%s", problem)
+    export_database_environment(url)
     os.environ.setdefault("KMZB_HOME", str(CONFIG_FILE.parent))  # ${KMZB_HOME} in the config
     os.environ.setdefault("PYGEOAPI_CONFIG", str(CONFIG_FILE))
     os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))

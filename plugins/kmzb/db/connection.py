@@ -97,6 +97,40 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
         raise ClusterError(f"Cannot connect to {safe}: {exc}".strip()) from exc
 
 
+# What a service's login must not be: a superuser, a role maker, or able to act as the owner.
+SERVICE_ROLE_CHECK = """
+SELECT current_user,
+       r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolreplication,
+       EXISTS (SELECT 1 FROM pg_roles o
+               WHERE o.rolname = %s AND pg_has_role(current_user, o.oid, 'MEMBER'))
+FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+def service_role_problem(url: str, variable: str = "KMZB_API_DATABASE_URL") -> str | None:
+    """Why the login of this service URL is too powerful (None: it is not, or the
+    server cannot be reached now, which the service will report itself)."""
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            row = conn.execute(SERVICE_ROLE_CHECK, (OWNER_ROLE,)).fetchone()
+    except psycopg.Error:
+        return None
+    if row is None:
+        return None
+    user, powerful, owner = row
+    if powerful:
+        return (
+            f"{variable} logs in as {user}, a superuser or a role that creates roles or "
+            f"databases: a service connects as its own role ({API_ROLE}, {WMS_ROLE})"
+        )
+    if owner:
+        return (
+            f"{variable} logs in as {user}, which acts as the owner {OWNER_ROLE} (it may "
+            f"drop or change any table): a service connects as its own role"
+        )
+    return None
+
+
 def _can_log_in(url: str) -> bool:
     try:
         with psycopg.connect(url, connect_timeout=10):
