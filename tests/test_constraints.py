@@ -85,8 +85,7 @@ def test_status_follows_only_allowed_transitions(conn: psycopg.Connection) -> No
         conn.execute(change, (status, report_id))
     assert "forwarded_names_institution" in refused(conn, change, ("forwarded", report_id))
     conn.execute(
-        "UPDATE kmzb.reports SET status = 'forwarded', forwarded_to = 'Straż Miejska' "
-        "WHERE id = %s",
+        "UPDATE kmzb.reports SET status = 'forwarded', forwarded_to = 'SM-KRAKOW' WHERE id = %s",
         (report_id,),
     )
     assert "not allowed" in refused(conn, change, ("new", report_id))

@@ -45,7 +45,7 @@ def _new_report(conn: psycopg.Connection, ref: str, category: str = "vandalism")
 
 def _move(conn: psycopg.Connection, report_id: int, *statuses: str) -> None:
     for status in statuses:
-        forwarded = "Zarząd Dróg Miejskich" if status == "forwarded" else None
+        forwarded = "ZDMK" if status == "forwarded" else None
         conn.execute(
             "UPDATE kmzb.reports SET status = %s, forwarded_to = coalesce(%s, forwarded_to) "
             "WHERE id = %s",

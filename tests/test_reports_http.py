@@ -76,7 +76,7 @@ def token_for(settings: Settings):
 def test_the_life_of_reports_through_every_status(api, db_url, token_for) -> None:
     officer = token_for("officer", "KMP-1261")
     coordinator = token_for("coordinator", "KMP-1261")
-    partner = token_for("partner", institution="Zarząd Zieleni Miejskiej w Krakowie")
+    partner = token_for("partner", institution="ZZM-KRAKOW")
     paths = {
         "eliminated": ["verification", "confirmed", "eliminated"],
         "forwarded": ["verification", "confirmed", "forwarded"],
@@ -112,11 +112,7 @@ def test_the_life_of_reports_through_every_status(api, db_url, token_for) -> Non
 
         version = 1
         for step in path:
-            extra = (
-                {"forwarded_to": "Zarząd Zieleni Miejskiej w Krakowie"}
-                if step == "forwarded"
-                else {}
-            )
+            extra = {"forwarded_to": "ZZM-KRAKOW"} if step == "forwarded" else {}
             answer = review(
                 api,
                 officer,
@@ -124,7 +120,7 @@ def test_the_life_of_reports_through_every_status(api, db_url, token_for) -> Non
                 status=step,
                 version=version,
                 note=f"krok {step}",
-                note_internal=step == "verification",
+                note_public=step != "verification",
                 **extra,
             )
             assert answer.status_code == 200, answer.text
@@ -137,6 +133,7 @@ def test_the_life_of_reports_through_every_status(api, db_url, token_for) -> Non
         assert [h["to"] for h in public["history"]] == ["new", *path]
         notes = [h.get("note") for h in public["history"]]
         assert "krok verification" not in notes  # internal note hidden from the public
+        assert f"krok {final}" in notes  # a note marked public is shown
         assert "reporter_hash" not in public and "actor" not in str(public["history"])
         police = requests.get(
             f"{api}/police/reports/{ref}",
@@ -301,7 +298,7 @@ def test_daily_limit_per_reporter(api, db_url) -> None:
 
 def test_partner_and_police_sources_need_their_role(api, token_for) -> None:
     assert submit(api, {**KRAKOW, "category": "begging", "source": "partner"}).status_code == 403
-    partner = token_for("partner", institution="Gmina Miejska Kraków")
+    partner = token_for("partner", institution="UM-KRAKOW")
     address = new_address()
     for _ in range(2):  # consultation threats are not under the citizens' daily limit
         answer = submit(
@@ -337,7 +334,7 @@ def test_review_of_another_units_report_is_forbidden(api, db_url, token_for) -> 
         review(api, lesser_poland, reference=ref, status="verification", version=1).status_code
         == 200
     )
-    partner = token_for("partner", institution="Gmina Miejska Kraków")
+    partner = token_for("partner", institution="UM-KRAKOW")
     assert review(api, partner, reference=ref, status="confirmed", version=2).status_code == 403
     assert review(api, None, reference=ref, status="confirmed", version=2).status_code == 401
 

@@ -216,6 +216,7 @@ def test_story_report_find_confirm_and_see_it_on_the_public_map(
     expect(police.locator("#police-report-status")).to_contain_text("Nowe")
     police.locator("#review-status").select_option("verification")
     police.locator("#review-note").fill("Patrol skierowany na miejsce.")
+    police.locator("#review-public").check()  # notes are internal unless marked public
     police.locator("#police-review button[type=submit]").click()
     expect(police.locator("#police-message")).to_contain_text("Weryfikacja")
     expect(police.locator("#police-report-status")).to_contain_text("Weryfikacja")

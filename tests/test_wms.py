@@ -171,7 +171,7 @@ def _insert(conn, reference: str, category: str, path: list[str], e: float, n: f
     for status in path:
         conn.execute(
             "UPDATE kmzb.reports SET status = %s, forwarded_to = CASE WHEN %s = 'forwarded' "
-            "THEN 'Zarząd Dróg Miasta Krakowa' END WHERE public_ref = %s",
+            "THEN 'ZDMK' END WHERE public_ref = %s",
             (status, status, reference),
         )
 
@@ -502,9 +502,7 @@ def test_police_token_shows_the_units_non_public_reports(wms: str, settings, pla
     partner = WebMapService(
         f"{wms}/ows/",
         version="1.3.0",
-        headers=bearer(
-            tokens.issue(settings, "partner", "wms-test", institution="Zarząd Zieleni Miejskiej")
-        ),
+        headers=bearer(tokens.issue(settings, "partner", "wms-test", institution="ZZM-KRAKOW")),
     )
     assert set(partner.contents) == PUBLIC_LAYERS
 

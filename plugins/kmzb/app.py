@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -85,11 +87,25 @@ def skip_identity_bbox_transform() -> None:
     itemtypes.transform_bbox = transform_bbox
 
 
+# gunicorn stops, instead of booting workers again and again, when a worker exits with
+# its "app failed to load" status; any other runner sees a non-zero status too.
+APP_LOAD_ERROR = 4
+
+
+def refuse_to_start(error: SettingsError) -> NoReturn:
+    """One line on stderr naming the setting, no traceback; exit status 4."""
+    print(f"kmzb: error: {error}", file=sys.stderr, flush=True)
+    raise SystemExit(APP_LOAD_ERROR)
+
+
 def create_app():
-    prepare_environment()
+    try:
+        prepare_environment()
+    except SettingsError as error:
+        refuse_to_start(error)
     from pygeoapi.flask_app import APP
 
-    from kmzb.service import security
+    from kmzb.service import csv_safety, security
     from kmzb.service.routes import routes
     from kmzb.service.web import web
     from kmzb.service.wms_proxy import wms
@@ -97,6 +113,7 @@ def create_app():
     skip_identity_bbox_transform()
     security.install(APP, load_settings())
     result_type.install(APP)
+    csv_safety.install()
     APP.register_blueprint(routes)
     APP.register_blueprint(web)
     APP.register_blueprint(wms)

@@ -238,7 +238,9 @@ def token() -> None:
     "--role", required=True, type=click.Choice(["officer", "coordinator", "partner", "admin"])
 )
 @click.option("--unit", help="police unit code (officer, coordinator), e.g. KMP-1261")
-@click.option("--institution", help="receiving institution (partner)")
+@click.option(
+    "--institution", help="institution code (partner), e.g. SM-KRAKOW; see GET /institutions"
+)
 @click.option("--subject", default=None, help="who the token is for (default: role@unit)")
 @click.option("--ttl", default=8 * 3600, show_default=True, help="lifetime in seconds")
 @click.pass_context

@@ -21,7 +21,7 @@ function render(report) {
         <dt>${escapeHtml(t('reported'))}</dt><dd>${escapeHtml(formatDate(report.reported_at))}</dd>
         ${report.event_date ? `<dt>${escapeHtml(t('event'))}</dt><dd>${escapeHtml(formatDate(report.event_date))}</dd>` : ''}
         <dt>${escapeHtml(t('police_unit'))}</dt><dd>${escapeHtml(report.police_unit_name)}</dd>
-        ${report.forwarded_to ? `<dt>${escapeHtml(t('forwarded_to'))}</dt><dd>${escapeHtml(report.forwarded_to)}</dd>` : ''}
+        ${report.forwarded_to ? `<dt>${escapeHtml(t('forwarded_to'))}</dt><dd>${escapeHtml(pick(report.forwarded_to_name) || report.forwarded_to)}</dd>` : ''}
       </dl>
       <h4>${escapeHtml(t('history'))}</h4>
       <ol class="history">${history}</ol>

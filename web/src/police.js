@@ -23,6 +23,7 @@ let token = null;
 let offset = 0;
 let queue = null;
 let report = null;
+let institutions = []; // where the open report's unit may forward it (GET /institutions?unit=)
 let message = null; // {kind: 'ok'|'error'|'conflict', text}
 
 function storedToken() {
@@ -85,7 +86,7 @@ function renderReport() {
     <li><time datetime="${escapeHtml(h.changed_at)}">${escapeHtml(formatDate(h.changed_at))}</time>:
       ${escapeHtml(h.from ? t(`status_${h.from}`) : '—')} → <strong>${escapeHtml(t(`status_${h.to}`))}</strong>
       ${h.actor ? ` (${escapeHtml(h.actor)}${h.actor_unit ? `, ${escapeHtml(h.actor_unit)}` : ''})` : ''}
-      ${h.note ? `<br><span class="note">${escapeHtml(h.note)}</span>` : ''}</li>`).join('');
+      ${h.note ? `<br><span class="note">${escapeHtml(h.note)}</span>${h.note_public ? ` <span class="badge">${escapeHtml(t('note_is_public'))}</span>` : ''}` : ''}</li>`).join('');
   const note = message ? `<p class="message ${message.kind}" role="alert" id="police-message">${message.kind === 'conflict' ? `<strong>${escapeHtml(t('conflict_title'))}</strong> ` : ''}${escapeHtml(message.text)}
       ${message.kind === 'conflict' ? ` <button type="button" id="police-reload">${escapeHtml(t('reload'))}</button>` : ''}</p>` : '';
   box.innerHTML = `
@@ -97,6 +98,7 @@ function renderReport() {
         ${report.event_date ? `<dt>${escapeHtml(t('event'))}</dt><dd>${escapeHtml(formatDate(report.event_date))}${report.time_of_day ? `, ${escapeHtml(t(report.time_of_day))}` : ''}</dd>` : ''}
         <dt>${escapeHtml(t('police_unit'))}</dt><dd>${escapeHtml(report.police_unit_name)}</dd>
         <dt>${escapeHtml(t('source'))}</dt><dd>${escapeHtml(t(report.source))}</dd>
+        ${report.forwarded_to ? `<dt>${escapeHtml(t('forwarded_to'))}</dt><dd>${escapeHtml(pick(report.forwarded_to_name) || report.forwarded_to)} (${escapeHtml(report.forwarded_to)})</dd>` : ''}
         ${report.description ? `<dt>${escapeHtml(t('description'))}</dt><dd class="desc">${escapeHtml(report.description)}</dd>` : ''}
         ${report.attachments.length ? `<dt>${escapeHtml(t('attachments_list'))}</dt><dd>${report.attachments.map((a) => `${escapeHtml(a.name)} (${Math.ceil(a.size_bytes / 1024)} kB)`).join(', ')}</dd>` : ''}
       </dl>
@@ -108,10 +110,12 @@ function renderReport() {
         <label for="review-status">${escapeHtml(t('new_status'))}</label>
         <select id="review-status" name="status">${moves.map((m) => `<option value="${m}">${escapeHtml(t(`status_${m}`))}</option>`).join('')}</select>
         <div id="review-forward" hidden><label for="review-forwarded">${escapeHtml(t('forwarded_to'))}</label>
-          <input id="review-forwarded" name="forwarded_to"></div>
+          <select id="review-forwarded" name="forwarded_to">${institutions.length
+    ? `<option value="">${escapeHtml(t('choose_institution'))}</option>${institutions.map((i) => `<option value="${escapeHtml(i.code)}">${escapeHtml(pick(i.name))} (${escapeHtml(i.code)})</option>`).join('')}`
+    : `<option value="">${escapeHtml(t('no_institutions'))}</option>`}</select></div>
         <label for="review-note">${escapeHtml(t('note'))}</label>
         <textarea id="review-note" name="note" rows="3" maxlength="2000"></textarea>
-        <label><input type="checkbox" id="review-internal" name="note_internal"> ${escapeHtml(t('internal_note'))}</label>
+        <label><input type="checkbox" id="review-public" name="note_public"> ${escapeHtml(t('public_note'))}</label>
         <button type="submit">${escapeHtml(t('change_status'))}</button>
       </form>` : `<p>${escapeHtml(t('no_moves'))}</p>`}
     </div>`;
@@ -127,8 +131,8 @@ function renderReport() {
     const inputs = { reference: report.reference, status: select.value, version: report.version };
     const noteText = form.querySelector('#review-note').value.trim();
     if (noteText) inputs.note = noteText;
-    if (form.querySelector('#review-internal').checked) inputs.note_internal = true;
-    if (select.value === 'forwarded') inputs.forwarded_to = form.querySelector('#review-forwarded').value.trim();
+    if (form.querySelector('#review-public').checked) inputs.note_public = true;
+    if (select.value === 'forwarded') inputs.forwarded_to = form.querySelector('#review-forwarded').value;
     try {
       const answer = await execute('review-threat', inputs, token);
       message = { kind: 'ok', text: t('status_changed', { status: pick(answer.status_name) }) };
@@ -147,6 +151,9 @@ async function openReport(reference, keepMessage = false) {
   if (!keepMessage) message = null;
   try {
     report = await getJson(`/police/reports/${encodeURIComponent(reference)}`, token);
+    institutions = (MOVES[report.status] || []).includes('forwarded')
+      ? (await getJson(`/institutions?unit=${encodeURIComponent(report.police_unit)}`, token)).institutions
+      : [];
     renderReport();
     document.getElementById('police-report').focus();
   } catch (error) {

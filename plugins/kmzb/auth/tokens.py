@@ -3,6 +3,10 @@
 Production verifies against the OIDC issuer's JWKS (KMZB_JWKS_URL). Development
 uses a local ES256 key pair in var/keys, made on first use; `kmzb token issue`
 signs tokens with it.
+
+A partner's token names its institution by code (the `institution` claim,
+e.g. SM-KRAKOW, as in kmzb.institutions). This layer has no database: it
+checks the code's shape; the domain answers 403 for a code it does not know.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kmzb.domain.caller import POLICE_ROLES, ROLES, Caller
+from kmzb.domain.caller import INSTITUTION_CODE, POLICE_ROLES, ROLES, Caller
 from kmzb.domain.errors import DomainError, unauthorized
 from kmzb.settings import VAR_DIR, Settings
 
@@ -66,7 +70,11 @@ def issue(
     if role in POLICE_ROLES and not unit:
         raise ValueError(f"the {role} role needs --unit")
     if role == "partner" and not institution:
-        raise ValueError("a partner token needs --institution")
+        raise ValueError("a partner token needs --institution CODE (e.g. SM-KRAKOW)")
+    if institution is not None and not INSTITUTION_CODE.match(institution):
+        raise ValueError(
+            f"--institution takes an institution code such as SM-KRAKOW, not {institution!r}"
+        )
     ensure_local_keys()
     now = int(time.time())
     claims = {
@@ -142,9 +150,17 @@ def verify(settings: Settings, token: str) -> Caller:
     unit = claims.get("unit")
     if role in POLICE_ROLES and not isinstance(unit, str):
         raise _refuse("a police role needs a unit", "rola policyjna wymaga jednostki")
+    institution = claims.get("institution")
+    if institution is not None and (
+        not isinstance(institution, str) or not INSTITUTION_CODE.match(institution)
+    ):
+        raise _refuse(
+            "the institution claim is not an institution code",
+            "pole institution nie jest kodem instytucji",
+        )
     return Caller(
         subject=str(claims["sub"]),
         role=role,
         unit=unit if isinstance(unit, str) else None,
-        institution=claims.get("institution"),
+        institution=institution,
     )

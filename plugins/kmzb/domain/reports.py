@@ -15,7 +15,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-from kmzb.domain import bursts
+from kmzb.domain import audit, bursts, institutions
 from kmzb.domain.caller import Caller
 from kmzb.domain.errors import DomainError, FieldError, conflict, forbidden, invalid, not_found
 from kmzb.domain.notices import EMERGENCY_NOTICE
@@ -162,8 +162,8 @@ def submit(
             raise RuntimeError("could not draw a unique reference")
         conn.execute(
             """INSERT INTO kmzb.report_status_history
-                   (report_id, from_status, to_status, actor, actor_unit, note)
-               VALUES (%s, NULL, %s, %s, %s, %s)""",
+                   (report_id, from_status, to_status, actor, actor_unit, note, note_internal)
+               VALUES (%s, NULL, %s, %s, %s, %s, false)""",
             (
                 report_id,
                 status,
@@ -210,11 +210,13 @@ def submit(
 
 
 def _history(conn: psycopg.Connection, report_id: int, internal: bool) -> list[dict]:
+    """Status changes, oldest first. The public sees a note only when it was marked
+    public; the police (`internal`) see every note, who wrote it and whether it is public."""
     rows = conn.execute(
         """
         SELECT h.changed_at, h.from_status, h.to_status, s.name_pl, s.name_en,
                CASE WHEN %(internal)s OR NOT h.note_internal THEN h.note END AS note,
-               h.note_internal, h.actor, h.actor_unit
+               NOT h.note_internal AS note_public, h.actor, h.actor_unit
         FROM kmzb.report_status_history h JOIN kmzb.statuses s ON s.code = h.to_status
         WHERE h.report_id = %(id)s
         ORDER BY h.changed_at, h.id
@@ -222,7 +224,7 @@ def _history(conn: psycopg.Connection, report_id: int, internal: bool) -> list[d
         {"id": report_id, "internal": internal},
     ).fetchall()
     history = []
-    for changed, from_status, to_status, name_pl, name_en, note, is_internal, actor, unit in rows:
+    for changed, from_status, to_status, name_pl, name_en, note, is_public, actor, unit in rows:
         entry: dict[str, Any] = {
             "changed_at": changed.isoformat(),
             "from": from_status,
@@ -232,7 +234,7 @@ def _history(conn: psycopg.Connection, report_id: int, internal: bool) -> list[d
         if note is not None:
             entry["note"] = note
         if internal:
-            entry.update({"actor": actor, "actor_unit": unit, "note_internal": is_internal})
+            entry.update({"actor": actor, "actor_unit": unit, "note_public": is_public})
         history.append(entry)
     return history
 
@@ -256,12 +258,13 @@ SELECT r.id, r.public_ref, r.category, c.name_pl AS category_pl, c.name_en AS ca
        r.status, s.name_pl AS status_pl, s.name_en AS status_en,
        r.police_unit, u.name AS police_unit_name, r.created_at, r.status_changed_at,
        r.event_date, r.time_of_day, r.forwarded_to, r.version, r.description, r.source,
-       r.gmina_teryt,
+       r.gmina_teryt, i.name_pl AS forwarded_to_pl, i.name_en AS forwarded_to_en,
        ST_X(ST_Transform(r.geom, 4326)) AS lon, ST_Y(ST_Transform(r.geom, 4326)) AS lat
 FROM kmzb.reports r
 JOIN kmzb.threat_categories c ON c.code = r.category
 JOIN kmzb.statuses s ON s.code = r.status
 JOIN kmzb.police_units u ON u.code = r.police_unit
+LEFT JOIN kmzb.institutions i ON i.code = r.forwarded_to
 WHERE r.public_ref = %s
 """
 
@@ -277,10 +280,8 @@ def _find(conn: psycopg.Connection, reference: Any) -> dict[str, Any]:
     return row
 
 
-def lookup(conn: psycopg.Connection, reference: Any) -> dict[str, Any]:
-    """What anyone holding the reference may see: no reporter data, no internal notes."""
-    row = _find(conn, reference)
-    answer = {
+def _public_answer(conn: psycopg.Connection, row: dict[str, Any]) -> dict[str, Any]:
+    return {
         "reference": row["public_ref"],
         "category": row["category"],
         "category_name": {"pl": row["category_pl"], "en": row["category_en"]},
@@ -293,15 +294,26 @@ def lookup(conn: psycopg.Connection, reference: Any) -> dict[str, Any]:
         "event_date": row["event_date"].isoformat() if row["event_date"] else None,
         "time_of_day": row["time_of_day"],
         "forwarded_to": row["forwarded_to"],
+        "forwarded_to_name": (
+            {"pl": row["forwarded_to_pl"], "en": row["forwarded_to_en"]}
+            if row["forwarded_to_pl"]
+            else None
+        ),
         "history": _history(conn, row["id"], internal=False),
         "notice": EMERGENCY_NOTICE,
     }
+
+
+def lookup(conn: psycopg.Connection, reference: Any) -> dict[str, Any]:
+    """What anyone holding the reference may see: no reporter data, no internal notes."""
+    answer = _public_answer(conn, _find(conn, reference))
     conn.rollback()
     return answer
 
 
 def police_view(conn: psycopg.Connection, caller: Caller, reference: Any) -> dict[str, Any]:
-    """Everything about a report, for the police who serve its unit."""
+    """Everything about a report, for the police who serve its unit. The read is
+    recorded in the access log in the same transaction."""
     row = _find(conn, reference)
     require_reach(conn, caller, row["police_unit"])
     attachments = conn.execute(
@@ -309,7 +321,7 @@ def police_view(conn: psycopg.Connection, caller: Caller, reference: Any) -> dic
            WHERE report_id = %s ORDER BY id""",
         (row["id"],),
     ).fetchall()
-    answer = lookup(conn, row["public_ref"])
+    answer = _public_answer(conn, row)
     answer.update(
         {
             "version": row["version"],
@@ -324,31 +336,40 @@ def police_view(conn: psycopg.Connection, caller: Caller, reference: Any) -> dic
             ],
         }
     )
-    conn.rollback()
+    audit.record(conn, caller, "report", report_id=row["id"])
+    conn.commit()
     return answer
 
 
 def attachment(
     conn: psycopg.Connection, caller: Caller, reference: Any, attachment_id: int
 ) -> tuple[str, str, bytes]:
+    """An attachment's name, media type and bytes, for the police who serve the report's
+    unit; the download is recorded in the access log in the same transaction."""
     row = _find(conn, reference)
     require_reach(conn, caller, row["police_unit"])
     found = conn.execute(
-        """SELECT filename, media_type, content FROM kmzb.report_attachments
+        """SELECT id, filename, media_type, content FROM kmzb.report_attachments
            WHERE report_id = %s AND id = %s""",
         (row["id"], attachment_id),
     ).fetchone()
-    conn.rollback()
     if found is None:
+        conn.rollback()
         raise not_found("No such attachment.", "Nie ma takiego załącznika.")
-    return found[0], found[1], bytes(found[2])
+    audit.record(conn, caller, "attachment", report_id=row["id"], attachment_id=found[0])
+    conn.commit()
+    return found[1], found[2], bytes(found[3])
 
 
-REVIEW_INPUTS = {"reference", "status", "version", "note", "note_internal", "forwarded_to"}
+REVIEW_INPUTS = {"reference", "status", "version", "note", "note_public", "forwarded_to"}
 
 
 def review(conn: psycopg.Connection, caller: Caller, inputs: Any) -> dict[str, Any]:
-    """Move a report along an allowed transition, as the police of its unit."""
+    """Move a report along an allowed transition, as the police of its unit.
+
+    The note is internal unless `note_public` is true. Forwarding names an
+    institution by its code, one the report's unit may forward to.
+    """
     errors: list[FieldError] = []
     if not isinstance(inputs, dict):
         raise invalid(
@@ -388,20 +409,39 @@ def review(conn: psycopg.Connection, caller: Caller, inputs: Any) -> dict[str, A
                 f"Note: text up to {MAX_NOTE} characters.",
             )
         )
-    note_internal = inputs.get("note_internal", False)
-    if not isinstance(note_internal, bool):
-        errors.append(FieldError("note_internal", "Wartość true lub false.", "true or false."))
+    note_public = inputs.get("note_public", False)
+    if not isinstance(note_public, bool):
+        errors.append(
+            FieldError(
+                "note_public",
+                "note_public: true (notatka publiczna) lub false (wewnętrzna, domyślnie).",
+                "note_public: true (a public note) or false (internal, the default).",
+            )
+        )
     forwarded_to = inputs.get("forwarded_to")
     if forwarded_to is not None and (not isinstance(forwarded_to, str) or not forwarded_to.strip()):
         errors.append(
-            FieldError("forwarded_to", "Podaj nazwę instytucji.", "Give the institution's name.")
+            FieldError(
+                "forwarded_to",
+                "Podaj kod instytucji (np. SM-KRAKOW).",
+                "Give the institution's code (e.g. SM-KRAKOW).",
+            )
         )
-    if target == "forwarded" and not forwarded_to:
+    elif forwarded_to is not None and target != "forwarded":
         errors.append(
             FieldError(
                 "forwarded_to",
-                "Przekazanie poza Policję wymaga nazwy instytucji.",
-                "Forwarding outside the police requires the receiving institution.",
+                "Instytucję podaje się tylko przy statusie forwarded.",
+                "An institution is given only with the status forwarded.",
+            )
+        )
+    if target == "forwarded" and forwarded_to is None:
+        errors.append(
+            FieldError(
+                "forwarded_to",
+                "Przekazanie poza Policję wymaga kodu instytucji (GET /institutions).",
+                "Forwarding outside the police requires the institution's code "
+                "(GET /institutions).",
             )
         )
     if errors:
@@ -431,13 +471,18 @@ def review(conn: psycopg.Connection, caller: Caller, inputs: Any) -> dict[str, A
                 )
             ]
         )
+    receiver = None
+    if forwarded_to is not None:
+        receiver = institutions.require_forwardable(
+            conn, row["police_unit"], forwarded_to.strip().upper()
+        )
     with conn.transaction():
         updated = conn.execute(
             """UPDATE kmzb.reports SET status = %s,
                       forwarded_to = COALESCE(%s, forwarded_to)
                WHERE id = %s AND version = %s
                RETURNING version, status_changed_at""",
-            (target, forwarded_to.strip() if forwarded_to else None, row["id"], version),
+            (target, receiver, row["id"], version),
         ).fetchone()
         if updated is None:
             raise conflict(
@@ -455,7 +500,7 @@ def review(conn: psycopg.Connection, caller: Caller, inputs: Any) -> dict[str, A
                 caller.actor,
                 caller.unit if caller.is_police else None,
                 note,
-                note_internal,
+                not note_public,
             ),
         )
     conn.commit()
@@ -593,9 +638,16 @@ def queue(conn: psycopg.Connection, caller: Caller, filters: dict[str, str]) -> 
 
 
 def forwarded_to_partner(conn: psycopg.Connection, caller: Caller) -> dict[str, Any]:
-    """Reports forwarded to the partner's institution (pillar 2)."""
+    """Reports forwarded to the partner's institution (pillar 2), matched by its code."""
     if caller.role != "partner" or not caller.institution:
         raise forbidden("This needs a partner token.", "To wymaga tokenu partnera.")
+    name = institutions.name_of(conn, caller.institution)
+    if name is None:
+        conn.rollback()
+        raise forbidden(
+            f"The token names an unknown institution code {caller.institution}.",
+            f"Token wskazuje nieznany kod instytucji {caller.institution}.",
+        )
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             """SELECT r.public_ref AS reference, r.category, c.name_pl AS category_name,
@@ -611,4 +663,4 @@ def forwarded_to_partner(conn: psycopg.Connection, caller: Caller) -> dict[str, 
     for row in rows:
         row["status_changed_at"] = row["status_changed_at"].isoformat()
         row["event_date"] = row["event_date"].isoformat() if row["event_date"] else None
-    return {"institution": caller.institution, "reports": rows}
+    return {"institution": caller.institution, "institution_name": name, "reports": rows}

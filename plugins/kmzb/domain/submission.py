@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -49,6 +50,16 @@ INPUTS = {
     "source",
     "attachments",
 }
+
+
+# Characters a file name may not hold: control characters (CR, LF, NUL...), line and
+# paragraph separators, and the bidirectional overrides that make "gpj.exe" look like
+# "exe.jpg".
+BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def unsafe_in_filename(name: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in BIDI_CONTROLS for ch in name)
 
 
 @dataclass(frozen=True)
@@ -188,6 +199,15 @@ def _attachments(value: Any, errors: list[FieldError]) -> list[Attachment]:
             )
             continue
         name = str(item.get("name") or f"zalacznik-{number}")[:255]
+        if unsafe_in_filename(name):
+            errors.append(
+                FieldError(
+                    where,
+                    "Nazwa pliku zawiera znaki sterujące (np. nową linię); zmień nazwę pliku.",
+                    "The file name holds control characters (e.g. a line break); rename the file.",
+                )
+            )
+            continue
         try:
             content = base64.b64decode(item["content"], validate=True)
         except (binascii.Error, ValueError):

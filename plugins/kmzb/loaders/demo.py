@@ -11,6 +11,9 @@ The generated rows satisfy the schema's rules by construction (each point is
 drawn inside its gmina, statuses follow allowed transitions with a history row
 per step, created_at is in the past), so the per-row trigger that re-checks a
 citizen's submission is switched off for the load, inside its transaction.
+A forwarded report names an institution its unit may forward to
+(kmzb.institution_unit_reach); a report drawn as forwarded in a unit with no
+such institution is not generated, so fewer reports than asked may be added.
 """
 
 from __future__ import annotations
@@ -86,6 +89,11 @@ SETUP = [
     SELECT teryt, unit_code, geom, n / sum(n) OVER () AS share FROM people
     """,
     """
+    CREATE TEMP TABLE demo_forward ON COMMIT DROP AS
+    SELECT police_unit AS unit_code, min(institution) AS institution
+    FROM kmzb.institution_unit_reach GROUP BY police_unit
+    """,
+    """
     CREATE TEMP TABLE demo_choice (
         kind text, code text, cum_from float8, cum_to float8, path text[]
     ) ON COMMIT DROP
@@ -113,7 +121,7 @@ WITH drawn AS (
                 WHEN d.rd < 0.3 THEN (%(descriptions)s::text[])[1 + floor(d.rd * 16)::int]
            END,
            st.code, d.unit_code, d.teryt, 'citizen', encode(sha256(convert_to(h, 'UTF8')), 'hex'),
-           CASE WHEN st.code = 'forwarded' THEN 'Zarząd Dróg' END,
+           CASE WHEN st.code = 'forwarded' THEN f.institution END,
            d.created_at,
            d.created_at + (cardinality(st.path) - 1) * interval '2 days',
            d.created_at + (cardinality(st.path) - 1) * interval '2 days',
@@ -121,7 +129,9 @@ WITH drawn AS (
     FROM (SELECT *, md5(random()::text || clock_timestamp()::text) AS h FROM drawn) d
     JOIN demo_choice cat ON cat.kind = 'category' AND d.rc >= cat.cum_from AND d.rc < cat.cum_to
     JOIN demo_choice st ON st.kind = 'status' AND d.rs >= st.cum_from AND d.rs < st.cum_to
+    LEFT JOIN demo_forward f ON f.unit_code = d.unit_code
     WHERE d.created_at + (cardinality(st.path) - 1) * interval '2 days' < now()
+      AND (st.code <> 'forwarded' OR f.institution IS NOT NULL)
     ON CONFLICT (public_ref) DO NOTHING
     RETURNING id, status, created_at
 ), steps AS (
@@ -131,9 +141,10 @@ WITH drawn AS (
     JOIN demo_choice st ON st.kind = 'status' AND st.code = r.status
     CROSS JOIN LATERAL unnest(st.path) WITH ORDINALITY AS s (status, step)
 )
-INSERT INTO kmzb.report_status_history (report_id, from_status, to_status, changed_at, actor, note)
+INSERT INTO kmzb.report_status_history (report_id, from_status, to_status, changed_at, actor, note,
+                                        note_internal)
 SELECT id, previous, status, created_at + (step - 1) * interval '2 days', 'demo',
-       CASE WHEN step = 1 THEN 'Zgłoszenie przyjęte / Report received' END
+       CASE WHEN step = 1 THEN 'Zgłoszenie przyjęte / Report received' END, step > 1
 FROM steps
 RETURNING (from_status IS NULL)
 """

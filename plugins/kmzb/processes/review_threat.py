@@ -14,9 +14,15 @@ PROCESS_METADATA = {
     "title": {"pl": "Weryfikacja zgłoszenia", "en": "Review a report"},
     "description": {
         "pl": "Zmiana statusu zgłoszenia przez Policję jednostki właściwej, z notatką. "
-        "Wymaga tokenu funkcjonariusza lub koordynatora; wysyła się wersję, którą się widzi.",
+        "Wymaga tokenu funkcjonariusza lub koordynatora; wysyła się wersję, którą się widzi. "
+        "Notatka jest wewnętrzna, chyba że note_public = true. Przekazanie poza Policję "
+        "(forwarded) wskazuje kod instytucji, do której jednostka zgłoszenia może przekazywać "
+        "(lista: GET /institutions?unit=<jednostka>).",
         "en": "The police of the report's unit change its status with a note. Needs an "
-        "officer or coordinator token; send the version you saw (a stale one gets 409).",
+        "officer or coordinator token; send the version you saw (a stale one gets 409). "
+        "The note is internal unless note_public is true. Forwarding outside the police "
+        "(forwarded) names the code of an institution the report's unit may forward to "
+        "(the list: GET /institutions?unit=<unit>).",
     },
     "jobControlOptions": ["sync-execute"],
     "keywords": ["weryfikacja", "status", "review"],
@@ -60,17 +66,19 @@ PROCESS_METADATA = {
             "minOccurs": 0,
             "maxOccurs": 1,
         },
-        "note_internal": {
-            "title": "Notatka wewnętrzna",
-            "description": "Hidden from the public",
-            "schema": {"type": "boolean"},
+        "note_public": {
+            "title": "Notatka publiczna",
+            "description": "true: anyone with the reference reads the note; "
+            "false (the default): the police only",
+            "schema": {"type": "boolean", "default": False},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
         "forwarded_to": {
-            "title": "Instytucja",
-            "description": "Required when forwarding",
-            "schema": {"type": "string"},
+            "title": "Kod instytucji",
+            "description": "With status forwarded only, and then required: the code of an "
+            "institution the report's unit may forward to (GET /institutions?unit=...)",
+            "schema": {"type": "string", "pattern": "^[A-Z0-9][A-Z0-9-]{1,31}$"},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -88,6 +96,7 @@ PROCESS_METADATA = {
             "status": "verification",
             "version": 1,
             "note": "Patrol skierowany na miejsce.",
+            "note_public": True,
         },
     },
 }

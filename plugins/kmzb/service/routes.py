@@ -1,16 +1,39 @@
 """Our own read routes beside pygeoapi: status by reference, the police queue,
-report details and attachments for the police, and what partners received."""
+report details and attachments for the police, what partners received, the
+institutions reports are forwarded to, and the police read audit for admins."""
 
 from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import quote
 
 from flask import Blueprint, Response, request
 
 from kmzb.db.pool import get_pool
-from kmzb.domain import reports
+from kmzb.domain import audit, institutions, reports
 from kmzb.domain.caller import current_caller
 from kmzb.service.responses import json_response
 
 routes = Blueprint("kmzb", __name__)
+
+# Letters without a compatibility decomposition, spelled out for the ASCII fallback.
+ASCII_SPELLING = str.maketrans({"ł": "l", "Ł": "L", "ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o"})
+UNSAFE_IN_FALLBACK = re.compile(r"[^A-Za-z0-9._()+ -]")
+
+
+def content_disposition(name: str) -> str:
+    """`attachment` with an RFC 6266 ASCII fallback and the RFC 5987 UTF-8 name.
+
+    The fallback keeps letters, digits and a few harmless marks; everything else
+    (quotes, backslashes, `;`, CR, LF and other controls, path separators)
+    becomes `_`. The UTF-8 name is percent-encoded whole, so nothing in it can
+    end the parameter or the header.
+    """
+    folded = unicodedata.normalize("NFKD", name.translate(ASCII_SPELLING))
+    ascii_name = folded.encode("ascii", "ignore").decode("ascii")
+    fallback = UNSAFE_IN_FALLBACK.sub("_", ascii_name).strip(" .") or "zalacznik"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @routes.get("/reports/<reference>")
@@ -22,9 +45,14 @@ def report_status(reference: str) -> Response:
 
 @routes.get("/police/queue")
 def police_queue() -> Response:
-    """Open reports of the caller's unit(s), oldest first; ?status=&category=&from=&to=."""
+    """Open reports of the caller's unit(s), oldest first; ?status=&category=&from=&to=.
+    Each answered read is recorded in the access log before the answer leaves."""
+    caller = current_caller.get()
     with get_pool().connection() as conn:
-        return json_response(reports.queue(conn, current_caller.get(), request.args.to_dict()))
+        answer = reports.queue(conn, caller, request.args.to_dict())
+        audit.record(conn, caller, "queue")
+        conn.commit()
+    return json_response(answer)
 
 
 @routes.get("/police/reports/<reference>")
@@ -40,8 +68,11 @@ def police_attachment(reference: str, attachment_id: int) -> Response:
             conn, current_caller.get(), reference, attachment_id
         )
     response = Response(content, mimetype=media_type)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Content-Disposition"] = content_disposition(name)
     response.headers["Cache-Control"] = "private, no-store"
+    # a download, never a page: no sniffing into HTML, no script if it is opened anyway
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox"
     return response
 
 
@@ -49,3 +80,22 @@ def police_attachment(reference: str, attachment_id: int) -> Response:
 def partner_forwarded() -> Response:
     with get_pool().connection() as conn:
         return json_response(reports.forwarded_to_partner(conn, current_caller.get()))
+
+
+@routes.get("/institutions")
+def institution_list() -> Response:
+    """For the police panel: institutions by code; ?unit= those that unit may forward to."""
+    with get_pool().connection() as conn:
+        return json_response(
+            institutions.listing(conn, current_caller.get(), request.args.get("unit"))
+        )
+
+
+@routes.get("/admin/access-log")
+def access_log() -> Response:
+    """For the admin role: police reads, newest first; ?reference=&actor=&from=&to=&limit=."""
+    with get_pool().connection() as conn:
+        return json_response(
+            audit.read_log(conn, current_caller.get(), request.args.to_dict()),
+            headers={"Cache-Control": "private, no-store"},
+        )

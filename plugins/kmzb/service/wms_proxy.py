@@ -1,16 +1,26 @@
 """/wms: QGIS Server's WMS through the app, so the page stays same-origin.
 
-GET requests are forwarded with their query string and the caller's Authorization
-header to KMZB_WMS_URL (default http://127.0.0.1:5001/ows/, the port following
+GET requests are forwarded with the caller's Authorization header to
+KMZB_WMS_URL (default http://127.0.0.1:5001/ows/, the port following
 KMZB_WMS_PORT); QGIS Server's access plugin applies the same token rules. When the
 WMS is unreachable the answer is a 502 with a message in Polish and English; the
 page shows the threats and its own boundaries all the same.
+
+Only an allow-list of WMS 1.1.1/1.3.0 parameters (names case-insensitive) is
+forwarded: those GetCapabilities, GetMap, GetLegendGraphic and GetFeatureInfo
+take, and QGIS Server's vendor parameters that take no URL, file or style
+document. Everything else is dropped. `SLD` (a URL QGIS Server would fetch:
+server-side request forgery) and `SLD_BODY` (a style document, which may point
+at outside graphics) are refused with a 400 rather than dropped: a map drawn
+without the style the client asked for would look like an answer to its
+request, and a refusal says plainly that user styles are not served here.
 """
 
 from __future__ import annotations
 
 import http.client
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from flask import Blueprint, Response, request
@@ -23,7 +33,57 @@ TIMEOUT_S = 30
 MAX_BYTES = 32 * 1024 * 1024
 PASSED_HEADERS = ("Content-Type", "Cache-Control", "Last-Modified", "ETag")
 
+# WMS 1.1.1/1.3.0 (OGC 06-042, SLD 1.1 profile for GetLegendGraphic) and the QGIS
+# Server 3.22 vendor parameters (QgsWmsParameter::Name) that take plain values.
+ALLOWED_PARAMETERS = frozenset(
+    {
+        # every request
+        "SERVICE", "VERSION", "WMTVER", "REQUEST", "FORMAT", "EXCEPTIONS",
+        # GetMap
+        "LAYERS", "STYLES", "CRS", "SRS", "BBOX", "WIDTH", "HEIGHT", "TRANSPARENT",
+        "BGCOLOR", "TIME", "ELEVATION", "DPI", "FORMAT_OPTIONS", "OPACITIES", "TILED",
+        "IMAGE_QUALITY", "SRCWIDTH", "SRCHEIGHT", "SELECTION",
+        # GetFeatureInfo
+        "QUERY_LAYERS", "INFO_FORMAT", "I", "J", "X", "Y", "FEATURE_COUNT",
+        "FI_POINT_TOLERANCE", "FI_LINE_TOLERANCE", "FI_POLYGON_TOLERANCE",
+        "WITH_GEOMETRY", "WITH_DISPLAY_NAME", "WMS_PRECISION",
+        # GetLegendGraphic (SLD_VERSION is a version number, no document)
+        "LAYER", "STYLE", "SLD_VERSION", "SCALE", "RULE", "RULELABEL", "LAYERTITLE",
+        "SHOWFEATURECOUNT", "ADDLAYERGROUPS", "BOXSPACE", "LAYERSPACE", "LAYERTITLESPACE",
+        "SYMBOLSPACE", "ICONLABELSPACE", "SYMBOLWIDTH", "SYMBOLHEIGHT",
+        "LAYERFONTFAMILY", "LAYERFONTBOLD", "LAYERFONTITALIC", "LAYERFONTSIZE",
+        "LAYERFONTCOLOR", "ITEMFONTFAMILY", "ITEMFONTBOLD", "ITEMFONTITALIC",
+        "ITEMFONTSIZE", "ITEMFONTCOLOR",
+    }
+)  # fmt: skip
+ALLOWED_PREFIXES = ("DIM_",)  # WMS 1.3.0 sample dimensions
+REFUSED_PARAMETERS = frozenset({"SLD", "SLD_BODY"})
+
 wms = Blueprint("kmzb_wms", __name__)
+
+
+def forwarded_query(pairs: list[tuple[str, str]]) -> str:
+    """The query string sent to QGIS Server: allowed parameters only, in their order."""
+    kept = [
+        (name, value)
+        for name, value in pairs
+        if name.upper() in ALLOWED_PARAMETERS or name.upper().startswith(ALLOWED_PREFIXES)
+    ]
+    return urllib.parse.urlencode(kept, quote_via=urllib.parse.quote)
+
+
+def _refused(names: list[str]) -> Response:
+    listed = ", ".join(names)
+    return error_response(
+        DomainError(
+            pl=f"Parametr {listed} nie jest obsługiwany: usługa nie pobiera ani nie przyjmuje "
+            "własnych stylów SLD. Użyj stylów z GetCapabilities (STYLES).",
+            en=f"The parameter {listed} is not supported: this service neither fetches nor "
+            "takes user SLD styles. Use the styles in GetCapabilities (STYLES).",
+            status=400,
+            code="InvalidParameterValue",
+        )
+    )
 
 
 def upstream_url() -> str:
@@ -44,8 +104,12 @@ def _unreachable(detail: str) -> Response:
 
 @wms.get("/wms")
 def wms_proxy() -> Response:
+    pairs = list(request.args.items(multi=True))
+    refused = sorted({name.upper() for name, _ in pairs} & REFUSED_PARAMETERS)
+    if refused:
+        return _refused(refused)
     base = upstream_url()
-    query = request.query_string.decode("latin-1")
+    query = forwarded_query(pairs)
     url = base + (("&" if "?" in base else "?") + query if query else "")
     headers = {"User-Agent": "kmzb-wms-proxy"}
     if "Authorization" in request.headers:
