@@ -12,9 +12,13 @@
     return block ? JSON.parse(block.textContent) : null;
   }
 
-  // A map over the WMS basemap, in the given CRS (Web Mercator unless told).
-  function baseMap(element, crs) {
-    var map = L.map(element, crs ? { crs: crs } : {}).setView(POLAND, 5);
+  // A map over the WMS basemap, in the given CRS (Web Mercator unless told), showing
+  // the given bounds (Poland when they are not valid). The view is set before the
+  // basemap is added, so no tile is asked for a view the page then leaves.
+  function baseMap(element, bounds, maxZoom, crs) {
+    var map = L.map(element, crs ? { crs: crs } : {});
+    if (bounds && bounds.isValid()) map.fitBounds(bounds, { maxZoom: maxZoom });
+    else map.setView(POLAND, 5);
     var d = element.dataset;
     if (d.wmsUrl) {
       L.tileLayer
@@ -29,11 +33,6 @@
         .addTo(map);
     }
     return map;
-  }
-
-  function fit(map, layer, maxZoom) {
-    var bounds = layer.getBounds();
-    if (bounds.isValid()) map.fitBounds(bounds, { maxZoom: maxZoom });
   }
 
   // A dateline safe bbox: minx, miny, maxx, maxy
@@ -55,7 +54,6 @@
   // The collection's extent, and a bbox query parameter for a rectangle drawn
   // by dragging the mouse while pressing the Ctrl key.
   function collectionMap(element) {
-    var map = baseMap(element);
     var bbox = safeBbox(JSON.parse(element.dataset.bbox));
     var clamp = function (lat) {
       return Math.max(-85.0511, Math.min(lat, 85.0511));
@@ -66,8 +64,8 @@
       [clamp(bbox[3]), bbox[2]],
       [clamp(bbox[1]), bbox[2]],
     ]);
+    var map = baseMap(element, extent.getBounds(), 10);
     map.addLayer(extent);
-    fit(map, extent, 10);
 
     var firstCorner;
     var drawing = false;
@@ -108,7 +106,6 @@
 
   // A page of features, clustered, each linking to its own page.
   function itemsMap(element) {
-    var map = baseMap(element);
     var features = readJson('items-data') || [];
     var itemsPath = element.dataset.itemsPath;
     var titleField = element.dataset.titleField;
@@ -124,18 +121,17 @@
       chunkedLoading: true,
       chunkInterval: 500,
     });
+    var map = baseMap(element, items.getBounds(), 18);
     markers.addLayer(items);
     map.addLayer(markers);
-    fit(map, items, 18);
   }
 
   // One feature.
   function itemMap(element) {
-    var map = baseMap(element);
     var feature = readJson('item-data');
     var item = L.geoJSON(feature && feature.geometry ? feature : []);
+    var map = baseMap(element, item.getBounds(), 15);
     map.addLayer(item);
-    fit(map, item, 15);
   }
 
   // VectorGrid 1.3.0 calls L.DomEvent.fakeStop, which Leaflet 1.8 removed: marking
@@ -166,7 +162,10 @@
 
     var d = element.dataset;
     var maxZoom = Number(d.maxzoom);
-    var map = baseMap(element, scheme === 'WorldCRS84Quad' ? L.CRS.EPSG4326 : null);
+    var b = JSON.parse(d.bounds);
+    var bounds = L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
+    var crs = scheme === 'WorldCRS84Quad' ? L.CRS.EPSG4326 : null;
+    var map = baseMap(element, bounds, maxZoom, crs);
     var url = d.tilesUrl
       .replace('{dataset}', d.dataset)
       .replace('{tileMatrixSetId}', scheme)
@@ -209,14 +208,6 @@
       layer.addTo(map);
       map.on('click', clearHighlight);
     }
-    var b = JSON.parse(d.bounds);
-    map.fitBounds(
-      [
-        [b[1], b[0]],
-        [b[3], b[2]],
-      ],
-      { maxZoom: maxZoom }
-    );
   }
 
   var KINDS = { collection: collectionMap, items: itemsMap, item: itemMap, tiles: tilesMap };

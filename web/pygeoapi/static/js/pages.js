@@ -9,8 +9,11 @@
   function setUpLimits() {
     var select = document.getElementById('limits');
     if (!select) return;
-    var params = new URL(document.location.href).searchParams;
-    select.value = params.get('limit') || select.options[0].value;
+    var limit = new URL(document.location.href).searchParams.get('limit');
+    if (limit && !Array.prototype.some.call(select.options, function (o) { return o.value === limit; })) {
+      select.add(new Option(limit, limit)); // the limit in the address, not one of the choices
+    }
+    select.value = limit || select.options[0].value;
     select.addEventListener('change', function (event) {
       var url = new URL(document.location.href);
       url.searchParams.set('limit', event.target.value);
