@@ -8,6 +8,7 @@ themselves (their real logins) and through the running app.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -24,7 +25,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from kmzb.auth import tokens
-from kmzb.db import connection, migrations, pool
+from kmzb.db import aggregates, connection, migrations, pool
 from kmzb.settings import SQL_DIR, Settings
 
 KRAKOW = {"lon": 19.9383, "lat": 50.0614}  # Rynek Główny, KMP Kraków
@@ -384,3 +385,31 @@ def test_production_refuses_an_api_login_that_is_a_superuser(db_url: str, tmp_pa
     )
     assert run.returncode == 4, run.stderr[-2000:]
     assert "refuses to start: KMZB_API_DATABASE_URL logs in as" in run.stderr
+
+
+def test_the_jobs_login_acts_as_the_owner_without_being_an_administrator(
+    db_url: str, server: Settings
+) -> None:
+    """Production's periodic jobs (grid refresh, reporter-hash purge) log in as a
+    member of kmzb_owner that may create neither databases, schemas nor roles."""
+    login = f"kmzb_test_jobs_{os.getpid()}"
+    secret = secrets.token_urlsafe(16)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN IN ROLE kmzb_owner").format(sql.Identifier(login))
+        )
+        try:
+            conn.execute("SELECT set_config('kmzb.role_password', %s, false)", (secret,))
+            conn.execute(sql.SQL(connection.SET_LOGIN_PASSWORD).format(role=sql.Literal(login)))
+            parts = urlsplit(db_url)
+            jobs = parts._replace(netloc=f"{login}:{secret}@{parts.hostname}:{parts.port}").geturl()
+            as_jobs = dataclasses.replace(server, database_url=jobs)
+            name = connection.database_name(db_url)
+            assert connection.ensure_database(as_jobs, name) == jobs
+            assert migrations.apply_all(jobs) == []
+            assert aggregates.refresh(jobs) >= 0
+            with psycopg.connect(jobs) as as_owner:
+                purged = as_owner.execute("SELECT kmzb.purge_reporter_hashes('48 hours')")
+                assert purged.fetchone()[0] >= 0
+        finally:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(login)))

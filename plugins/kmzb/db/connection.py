@@ -194,7 +194,9 @@ def ensure_database(settings: Settings, dbname: str | None = None) -> str:
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     with connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        # only when missing: a login that may not create extensions gets here too (jobs)
+        if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     return url
 
 

@@ -82,7 +82,11 @@ def apply_all(url: str, directory: Path = SQL_DIR) -> list[str]:
         # One migrator at a time, whoever else starts (tests, `make run`).
         conn.execute("SELECT pg_advisory_lock(hashtext('kmzb.migrations'))")
         try:
-            conn.execute(LEDGER_DDL)
+            # only when missing: a login that may act as the owner but not create schemas
+            # (the periodic jobs' role in production) runs this too
+            ledger = conn.execute("SELECT to_regclass('kmzb.schema_migrations')").fetchone()
+            if not ledger or ledger[0] is None:
+                conn.execute(LEDGER_DDL)
             done = {
                 row[0]: row[1]
                 for row in conn.execute("SELECT version, checksum FROM kmzb.schema_migrations")
