@@ -106,11 +106,13 @@ def create_app():
     from pygeoapi.flask_app import APP
 
     from kmzb.service import csv_safety, security
+    from kmzb.service.pages import install as install_pages
     from kmzb.service.routes import routes
     from kmzb.service.web import web
     from kmzb.service.wms_proxy import wms
 
     skip_identity_bbox_transform()
+    install_pages()
     security.install(APP, load_settings())
     result_type.install(APP)
     csv_safety.install()
