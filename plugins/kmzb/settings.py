@@ -215,6 +215,10 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append(f"KMZB_PUBLIC_URL must be https://, not {settings.public_url!r}")
     elif _loopback_host(public.hostname or ""):
         problems.append(f"KMZB_PUBLIC_URL names a loopback host: {settings.public_url!r}")
+    if settings.burst_threshold < 2:
+        problems.append("KMZB_BURST_THRESHOLD is under 2: the flood guard must be on")
+    if not 24 <= settings.reporter_hash_retention_hours <= 48:
+        problems.append("KMZB_REPORTER_HASH_RETENTION_HOURS must be between 24 and 48")
     if settings.embedded:
         problems.append("DATABASE_URL is not set: production uses its own PostgreSQL server")
     elif not settings.api_database_url:
