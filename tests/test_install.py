@@ -25,7 +25,8 @@ import pytest
 import requests
 
 from conftest import free_port
-from kmzb.settings import PROJECT_ROOT
+from kmzb.db import connection
+from kmzb.settings import PROJECT_ROOT, Settings
 
 CHECKOUT = PROJECT_ROOT
 # what must never leak into the installed service's environment
@@ -130,13 +131,17 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def installed_app(installed: Path, db_url: str, tmp_path_factory) -> Iterator[dict]:
+def installed_app(
+    installed: Path, db_url: str, server: Settings, tmp_path_factory
+) -> Iterator[dict]:
     """gunicorn from the installed venv, started in an unrelated folder."""
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     var = elsewhere / "state"
     port = free_port()
     env = clean_environment(
         DATABASE_URL=db_url,
+        # as in production, the API connects as its own role (kmzb_api) on that database
+        KMZB_API_DATABASE_URL=connection.api_url(server, connection.database_name(db_url)),
         KMZB_VAR_DIR=str(var),
         KMZB_API_PORT=str(port),
         KMZB_PUBLIC_URL=f"http://127.0.0.1:{port}",
