@@ -6,6 +6,7 @@ the public URL is https (the app does not do TLS itself: nginx does).
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ import requests
 from flask import Response
 
 from conftest import running_app
+from kmzb.auth import tokens
 from kmzb.service import headers
 from kmzb.settings import PROJECT_ROOT, Settings
 
@@ -154,6 +156,50 @@ def test_the_wms_proxy_answer_carries_the_headers(app_url: str) -> None:
     )
     assert answer.status_code in (200, 502), answer.text[:300]
     assert_security_headers(answer)
+
+
+def test_the_attachment_download_keeps_its_sandbox_and_gets_our_policy_too(
+    app_url: str, settings: Settings
+) -> None:
+    """The route's own `sandbox` policy stays, ours is sent beside it: two policies,
+    both enforced by the browser."""
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
+    submitted = requests.post(
+        f"{app_url}/processes/submit-threat/execution",
+        json={
+            "inputs": {
+                "lon": 19.9450,
+                "lat": 50.0650,
+                "category": "vandalism",
+                "attachments": [
+                    {"name": "zdjęcie.jpg", "content": base64.b64encode(jpeg).decode()}
+                ],
+            }
+        },
+        headers={"X-Forwarded-For": "198.18.0.2"},
+        timeout=60,
+    )
+    assert submitted.status_code == 200, submitted.text
+    reference = submitted.json()["reference"]
+    bearer = {
+        "Authorization": f"Bearer {tokens.issue(settings, 'officer', 'hdr', unit='KMP-1261')}"
+    }
+    details = requests.get(f"{app_url}/police/reports/{reference}", headers=bearer, timeout=60)
+    assert details.status_code == 200, details.text
+    first = details.json()["attachments"][0]["id"]
+    answer = requests.get(
+        f"{app_url}/police/reports/{reference}/attachments/{first}",
+        headers=bearer,
+        timeout=60,
+        stream=True,
+    )
+    assert answer.status_code == 200
+    policies = answer.raw.headers.getlist("Content-Security-Policy")
+    assert policies[0] == "sandbox"
+    assert len(policies) == 2 and parse_csp(policies[1]) == EXPECTED_CSP
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert answer.content == jpeg
 
 
 @pytest.fixture(scope="module")
