@@ -254,7 +254,7 @@ def test_later_migrations_run_as_the_owner_and_grant_in_one_line(
     assert migrations.apply_all(scratch_url, tmp_path) == []
 
 
-def test_a_hand_made_grant_of_the_hash_is_refused(scratch_url: str) -> None:
+def test_a_hand_made_grant_of_the_hash_is_taken_back(scratch_url: str) -> None:
     migrations.apply_all(scratch_url)
     with psycopg.connect(scratch_url, autocommit=True) as conn:
         conn.execute("GRANT SELECT ON kmzb.reports TO kmzb_api")
