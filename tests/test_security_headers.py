@@ -37,10 +37,12 @@ EXPECTED_CSP = {
 
 def ensure_web_build() -> None:
     """The web client and pygeoapi's static folder (web/dist, web/dist/pygeoapi), built
-    from the pinned npm packages when missing."""
-    if (WEB / "dist" / "index.html").is_file() and (
-        WEB / "dist" / "pygeoapi" / "vendor" / "VERSIONS.json"
-    ).is_file():
+    from the pinned npm packages when missing or older than their sources."""
+    stamp = WEB / "dist" / "pygeoapi" / "vendor" / "VERSIONS.json"  # written last
+    sources = [WEB / "package.json", WEB / "package-lock.json", WEB / "build.mjs"]
+    for folder in (WEB / "src", WEB / "pygeoapi" / "static"):
+        sources += [path for path in folder.rglob("*") if path.is_file()]
+    if stamp.is_file() and all(p.stat().st_mtime <= stamp.stat().st_mtime for p in sources):
         return
     if not (WEB / "node_modules").is_dir():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True)
