@@ -504,6 +504,48 @@ def test_forwarded_reports_reach_the_partner_by_code(app: str, token_for) -> Non
     assert "NIEZNANA" in unknown.json()["description"]
 
 
+def test_the_police_panel_forwards_by_code_and_keeps_notes_internal(app: str, token_for) -> None:
+    """In the browser: the note checkbox is unticked, the forward field lists the codes
+    the report's unit may forward to, and the review sends the chosen code."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from test_web import CHROMIUM, CHROMIUM_ARGS, build_web_client
+
+    build_web_client()
+    officer = token_for("officer", "KMP-1261")
+    ref = confirmed_report(app, officer)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(base_url=app, locale="pl-PL")
+            page.set_default_timeout(15_000)
+            page.goto("/map/#police")
+            page.locator("#police-token").fill(officer)
+            page.locator("#police-login button[type=submit]").click()
+            expect(page.locator("#police-queue")).to_have_attribute("aria-busy", "false")
+            page.locator("#police-ref").fill(ref)
+            page.locator("#police-open button[type=submit]").click()
+            expect(page.locator("#police-report-status")).to_contain_text("wersja 3")
+            expect(page.locator("#review-public")).not_to_be_checked()
+            page.locator("#review-status").select_option("forwarded")
+            expect(page.locator("#review-forwarded")).to_be_visible()
+            codes = page.locator("#review-forwarded option").evaluate_all(
+                "options => options.map(o => o.value)"
+            )
+            assert {"SM-KRAKOW", "ZDMK", "GDDKIA-KRAKOW"} <= set(codes)
+            assert "SM-WROCLAW" not in codes and "ZDPK" not in codes
+            page.locator("#review-forwarded").select_option("ZDMK")
+            page.locator("#review-note").fill("Przekazano zarządcy drogi; kontakt: p. Nowak.")
+            page.locator("#police-review button[type=submit]").click()
+            expect(page.locator("#police-report-status")).to_contain_text("przekazane")
+            expect(page.locator("#police-report")).to_contain_text("Zarząd Dróg Miasta Krakowa")
+        finally:
+            browser.close()
+    public = requests.get(f"{app}/reports/{ref}", timeout=30).json()
+    assert public["status"] == "forwarded" and public["forwarded_to"] == "ZDMK"
+    assert "Nowak" not in json.dumps(public, ensure_ascii=False)
+
+
 def test_a_token_naming_an_institution_by_free_text_is_refused(app: str, settings) -> None:
     with pytest.raises(ValueError, match="institution code"):
         tokens.issue(settings, "partner", "p", institution="Zarząd Dróg Miasta Krakowa")
