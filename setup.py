@@ -28,7 +28,7 @@ SHARED = [
     ("qgis_projects", "qgis_projects", True),
     ("plugins/qgis_server", "plugins/qgis_server", True),
     ("data", "data", True),
-    ("web/pygeoapi", "web/pygeoapi", False),  # pygeoapi's own HTML templates, vendored
+    ("web/pygeoapi", "web/pygeoapi", True),  # pygeoapi's own HTML templates, vendored
     ("web/dist", "web/dist", False),
 ]
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp", ".kmzb-build")

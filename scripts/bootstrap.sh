@@ -80,7 +80,7 @@ if ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q nodejs npm
 fi
 WEB_STAMP=web/dist/.kmzb-build
-WEB_HASH="$(find web/package.json web/package-lock.json web/build.mjs web/src -type f -print0 \
+WEB_HASH="$(find web/package.json web/package-lock.json web/build.mjs web/src web/pygeoapi -type f -print0 \
   | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$WEB_STAMP" ] || [ "$(cat "$WEB_STAMP")" != "$WEB_HASH" ]; then
   echo "bootstrap: building the web client"

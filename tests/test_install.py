@@ -257,6 +257,14 @@ def test_the_installed_app_serves_the_api_and_the_web_page(installed_app: dict) 
     assert process.json()["id"] == "submit-threat"
     assert "category" in process.json()["inputs"]
 
+    # pygeoapi's pages use the bundled templates and their vendored, self-hosted assets
+    landing = requests.get(f"{base}/", params={"f": "html"}, timeout=30)
+    assert landing.status_code == 200
+    assert "/static/vendor/bootstrap/bootstrap.min.css" in landing.text
+    assert "unpkg.com" not in landing.text and "jsdelivr" not in landing.text
+    css = requests.get(f"{base}/static/vendor/bootstrap/bootstrap.min.css", timeout=30)
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+
     # the one item with data behind it: a gmina, from the test database
     gmina = requests.get(
         f"{base}/collections/gminy/items/1261011", params={"f": "json"}, timeout=30
