@@ -546,12 +546,10 @@ def test_the_police_panel_forwards_by_code_and_keeps_notes_internal(app: str, to
     assert "Nowak" not in json.dumps(public, ensure_ascii=False)
 
 
-def test_a_token_naming_an_institution_by_free_text_is_refused(app: str, settings) -> None:
-    with pytest.raises(ValueError, match="institution code"):
-        tokens.issue(settings, "partner", "p", institution="Zarząd Dróg Miasta Krakowa")
+def free_text_partner_token(settings: Settings) -> str:
+    """A partner token signed with the right key whose institution is a name, not a code."""
     now = int(time.time())
-    private = (Path(tokens.PRIVATE_KEY)).read_bytes()
-    free_text = jwt.encode(
+    return jwt.encode(
         {
             "iss": settings.jwt_issuer,
             "aud": settings.jwt_audience,
@@ -562,13 +560,27 @@ def test_a_token_naming_an_institution_by_free_text_is_refused(app: str, setting
             "role": "partner",
             "institution": "Zarząd Dróg Miasta Krakowa",
         },
-        private,
+        Path(tokens.PRIVATE_KEY).read_bytes(),
         algorithm="ES256",
         headers={"kid": tokens.LOCAL_KEY_ID},
     )
-    answer = requests.get(f"{app}/partner/forwarded", headers=bearer(free_text), timeout=30)
+
+
+def test_a_token_naming_an_institution_by_free_text_is_refused(
+    app: str, wms: str, settings, token_for
+) -> None:
+    with pytest.raises(ValueError, match="institution code"):
+        tokens.issue(settings, "partner", "p", institution="Zarząd Dróg Miasta Krakowa")
+    free_text = bearer(free_text_partner_token(settings))
+    answer = requests.get(f"{app}/partner/forwarded", headers=free_text, timeout=30)
     assert answer.status_code == 401
     assert "institution" in answer.json()["description"]
+    # QGIS Server's access plugin applies the same rule
+    capabilities = {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetCapabilities"}
+    refused = requests.get(f"{wms}/ows/", params=capabilities, headers=free_text, timeout=60)
+    assert refused.status_code == 401
+    coded = bearer(token_for("partner", institution="ZDMK"))
+    assert requests.get(f"{wms}/ows/", params=capabilities, headers=coded, timeout=60).ok
 
 
 def test_token_issue_takes_an_institution_code(settings) -> None:

@@ -25,6 +25,8 @@ POLICE_ROLES = ("officer", "coordinator")
 LEEWAY_SECONDS = 30
 # A police unit code as the database holds it (KGP, KWP-12, KMP-1261, KRP-I ...).
 UNIT_CODE = re.compile(r"^[A-Z]{3}(-[0-9A-Z]{1,8})?$")
+# A partner's institution code (kmzb.institutions, as kmzb.domain.caller.INSTITUTION_CODE).
+INSTITUTION_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
 CHECKOUT = Path(__file__).resolve().parents[3]
 
 
@@ -117,6 +119,14 @@ def verify(token: str) -> Caller:
         raise TokenError("a police role needs a unit / rola policyjna wymaga jednostki")
     if isinstance(unit, str) and not UNIT_CODE.match(unit):
         raise TokenError("malformed unit code / nieprawidłowy kod jednostki")
+    institution = claims.get("institution")
+    if institution is not None and (
+        not isinstance(institution, str) or not INSTITUTION_CODE.match(institution)
+    ):
+        raise TokenError(
+            "the institution claim is not an institution code / "
+            "pole institution nie jest kodem instytucji"
+        )
     return Caller(role=role, unit=unit if isinstance(unit, str) else None, subject=claims["sub"])
 
 
