@@ -12,11 +12,11 @@ import psycopg
 import pytest
 import requests
 
+from citizens import new_address
 from kmzb.auth import tokens
 from kmzb.settings import Settings
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
-_addresses = itertools.count(1)
 _places = itertools.count()
 
 
@@ -48,11 +48,10 @@ def new_report(api: str, attachments: int = 0) -> str:
             for i in range(attachments)
         ],
     }
-    m = next(_addresses)
     answer = requests.post(
         f"{api}/processes/submit-threat/execution",
         json={"inputs": inputs},
-        headers={"X-Forwarded-For": f"100.64.{m // 250}.{m % 250 + 1}"},
+        headers={"X-Forwarded-For": new_address()},
         timeout=60,
     )
     assert answer.status_code == 200, answer.text

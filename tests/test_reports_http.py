@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import itertools
 import threading
 import time
 
@@ -15,18 +14,12 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from citizens import new_address
 from kmzb.auth import tokens
 from kmzb.settings import Settings
 
 KRAKOW = {"lon": 19.9383, "lat": 50.0614}  # Rynek Główny, KMP Kraków
 WROCLAW = {"lon": 17.0320, "lat": 51.1100}  # KMP Wrocław
-_addresses = itertools.count(1)
-
-
-def new_address() -> str:
-    """A distinct (documentation-range) client address per submission."""
-    n = next(_addresses)
-    return f"198.51.{n // 250}.{n % 250 + 1}"
 
 
 def submit(

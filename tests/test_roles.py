@@ -24,6 +24,7 @@ import requests
 from psycopg import errors as pg_errors
 from psycopg import sql
 
+from citizens import new_address
 from kmzb.auth import tokens
 from kmzb.db import aggregates, connection, migrations, pool
 from kmzb.settings import SQL_DIR, Settings
@@ -283,6 +284,7 @@ def _app_sessions(db_url: str) -> list[tuple[str, str, bool]]:
 def test_the_running_app_submits_and_reviews_as_kmzb_api(
     api: str, db_url: str, settings: Settings
 ) -> None:
+    citizen = new_address()
     answer = requests.post(
         f"{api}/processes/submit-threat/execution",
         json={
@@ -293,7 +295,7 @@ def test_the_running_app_submits_and_reviews_as_kmzb_api(
                 "attachments": [{"name": "zdjęcie.png", "content": base64.b64encode(PNG).decode()}],
             }
         },
-        headers={"X-Forwarded-For": "203.0.113.39"},
+        headers={"X-Forwarded-For": citizen},
         timeout=60,
     )
     assert answer.status_code == 200, answer.text
@@ -303,7 +305,7 @@ def test_the_running_app_submits_and_reviews_as_kmzb_api(
     again = requests.post(
         f"{api}/processes/submit-threat/execution",
         json={"inputs": {**KRAKOW, "category": "illegal_dumping"}},
-        headers={"X-Forwarded-For": "203.0.113.39"},
+        headers={"X-Forwarded-For": citizen},
         timeout=60,
     )
     assert again.status_code == 429, again.text

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import requests
 
+from citizens import new_address
 from conftest import running_app
 from kmzb.auth import tokens
 from kmzb.service import csv_safety, wms_proxy
@@ -31,7 +32,6 @@ from kmzb.settings import Settings
 
 # Points spread across Kraków (KMP-1261), each report at its own place.
 _places = itertools.count()
-_addresses = itertools.count(1)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
 BOX_2180 = (564000.0, 242000.0, 568000.0, 246000.0)  # Kraków's centre, easting/northing
 
@@ -39,11 +39,6 @@ BOX_2180 = (564000.0, 242000.0, 568000.0, 246000.0)  # Kraków's centre, easting
 def krakow_point() -> dict[str, float]:
     n = next(_places)
     return {"lon": 19.90 + 0.006 * (n % 12), "lat": 50.03 + 0.006 * (n // 12)}
-
-
-def new_address() -> str:
-    n = next(_addresses)
-    return f"192.0.2.{n % 250 + 1}" if n < 250 else f"198.18.{n // 250}.{n % 250 + 1}"
 
 
 @pytest.fixture(scope="module")

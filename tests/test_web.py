@@ -10,7 +10,6 @@ scripts/web_screenshots.py copies the best to docs/.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import subprocess
@@ -23,6 +22,7 @@ import requests
 from owslib.wms import WebMapService
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from citizens import new_address
 from conftest import free_port, running_app
 from kmzb.auth import tokens
 from kmzb.settings import PROJECT_ROOT, VAR_DIR, Settings
@@ -40,12 +40,6 @@ CHROMIUM_ARGS = [
 ]
 SHOTS = VAR_DIR / "screenshots"
 KRAKOW = (19.9383, 50.0614)
-_addresses = itertools.count(1)
-
-
-def new_address() -> str:
-    n = next(_addresses)
-    return f"203.0.{n // 250}.{n % 250 + 1}"  # documentation range, one per citizen
 
 
 # --- fixtures ---------------------------------------------------------------------

@@ -7,14 +7,13 @@ expect an empty reports table (test_constraints); the rest is in test_area_safet
 
 from __future__ import annotations
 
-import itertools
-
 import psycopg
 import pytest
 import requests
 
+from citizens import new_address
+
 KRAKOW = {"lon": 19.9383, "lat": 50.0614}  # Rynek Główny: gmina 1261011, powiat 1261
-_addresses = itertools.count(1)
 
 
 def run(api: str, inputs: object) -> requests.Response:
@@ -24,11 +23,10 @@ def run(api: str, inputs: object) -> requests.Response:
 
 
 def submit(api: str, **inputs) -> str:
-    n = next(_addresses)
     answer = requests.post(
         f"{api}/processes/submit-threat/execution",
         json={"inputs": inputs},
-        headers={"X-Forwarded-For": f"192.0.2.{n}"},
+        headers={"X-Forwarded-For": new_address()},
         timeout=60,
     )
     assert answer.status_code == 200, answer.text
