@@ -120,7 +120,10 @@ WITH drawn AS (
            CASE WHEN cat.code = 'dangerous_entertainment' THEN %(party)s
                 WHEN d.rd < 0.3 THEN (%(descriptions)s::text[])[1 + floor(d.rd * 16)::int]
            END,
-           st.code, d.unit_code, d.teryt, 'citizen', encode(sha256(convert_to(h, 'UTF8')), 'hex'),
+           st.code, d.unit_code, d.teryt, 'citizen',
+           -- a reporter hash outlives no limit window: only the last 48 hours carry one
+           CASE WHEN d.created_at > now() - interval '48 hours'
+                THEN encode(sha256(convert_to(h, 'UTF8')), 'hex') END,
            CASE WHEN st.code = 'forwarded' THEN f.institution END,
            d.created_at,
            d.created_at + (cardinality(st.path) - 1) * interval '2 days',
