@@ -19,20 +19,26 @@ from kmzb.loaders.police_units import load_police_units
 from kmzb.loaders.statistics import load_statistics
 from kmzb.loaders.units import UnitInputs, load_units
 
+# One row per table, in a fixed order: a UNION ALL alone may come back in any
+# order (a parallel append), which made two equal fingerprints look different.
 FINGERPRINT = """
-SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM (
-    SELECT teryt, name, parent_teryt, ST_AsEWKB(geom)::text AS g FROM kmzb.territorial_units
-) t
-UNION ALL
-SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM (
-    SELECT code, name, parent_code, ST_AsEWKB(area)::text FROM kmzb.police_units
-) t
-UNION ALL
-SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM kmzb.police_unit_areas t
-UNION ALL
-SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM kmzb.crime_statistics t
-UNION ALL
-SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM kmzb.population t
+SELECT t, md5(string_agg(r, '|' ORDER BY r)) FROM (
+    SELECT 1 AS t, u::text AS r FROM (
+        SELECT teryt, name, parent_teryt, ST_AsEWKB(geom)::text AS g FROM kmzb.territorial_units
+    ) u
+    UNION ALL
+    SELECT 2, p::text FROM (
+        SELECT code, name, parent_code, ST_AsEWKB(area)::text FROM kmzb.police_units
+    ) p
+    UNION ALL
+    SELECT 3, a::text FROM kmzb.police_unit_areas a
+    UNION ALL
+    SELECT 4, s::text FROM kmzb.crime_statistics s
+    UNION ALL
+    SELECT 5, n::text FROM kmzb.population n
+) rows
+GROUP BY t
+ORDER BY t
 """
 
 
