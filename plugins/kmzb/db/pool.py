@@ -2,6 +2,13 @@
 
 It connects as the API's role (kmzb_api, connection.api_url), never as the
 administrator: what the API may do is what migration 039 grants that role.
+
+After PostgreSQL restarts, every pooled connection is dead. The pool checks a
+connection before handing it out (`check`: an empty query, one round trip) and
+replaces a dead one, so a restart costs no request a broken connection. A
+request that finds no connection within `CONNECTION_WAIT_SECONDS` (the server
+is still down) gets psycopg_pool's PoolTimeout, an OperationalError, which the
+service answers with 503 and Retry-After (kmzb.service.faults).
 """
 
 from __future__ import annotations
@@ -15,28 +22,46 @@ from kmzb.db import connection
 from kmzb.settings import load_settings
 
 APPLICATION_NAME = "kmzb-api"  # how its sessions show in pg_stat_activity
+# How long a request waits for a connection before it is answered 503: about
+# as long as PostgreSQL takes to come back from an immediate restart.
+CONNECTION_WAIT_SECONDS = 5.0
+# A new connection that does not answer in this time is given up (and retried).
+CONNECT_TIMEOUT_SECONDS = 5
 
 _pool: ConnectionPool | None = None
 _lock = threading.Lock()
+
+
+def checked_pool(conninfo: str, *, name: str, max_size: int, kwargs: dict | None = None):
+    """A pool that checks each connection before lending it and waits at most
+    CONNECTION_WAIT_SECONDS for one; closed at exit."""
+    pool = ConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=max_size,
+        open=True,
+        name=name,
+        timeout=CONNECTION_WAIT_SECONDS,
+        check=ConnectionPool.check_connection,
+        kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS, **(kwargs or {})},
+    )
+    # close explicitly at exit: left to the garbage collector, the pool's
+    # threads hold a stopping worker for seconds
+    atexit.register(pool.close, timeout=2)
+    return pool
 
 
 def get_pool() -> ConnectionPool:
     global _pool
     with _lock:
         if _pool is None:
-            url = connection.api_url(load_settings())
-            _pool = ConnectionPool(
-                url,
-                min_size=1,
-                max_size=8,
-                open=True,
+            _pool = checked_pool(
+                connection.api_url(load_settings()),
                 name="kmzb",
+                max_size=8,
                 kwargs={
                     "options": "-c jit=off",  # short transactions: never worth JIT
                     "application_name": APPLICATION_NAME,
                 },
             )
-            # close explicitly at exit: left to the garbage collector, the pool's
-            # threads hold a stopping worker for seconds
-            atexit.register(_pool.close, timeout=2)
         return _pool

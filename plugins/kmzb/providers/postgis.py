@@ -25,7 +25,6 @@ by pygeofilter's SQLAlchemy backend and compiled with bound parameters.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 from dataclasses import dataclass
@@ -48,6 +47,8 @@ from pygeoapi.provider.base import (
 from pyproj import CRS
 from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, column
 from sqlalchemy.dialects import postgresql
+
+from kmzb.db.pool import checked_pool
 
 LOGGER = logging.getLogger(__name__)
 
@@ -90,13 +91,11 @@ def provider_conninfo(data: dict, application_name: str) -> str:
 
 
 def _pool(conninfo: str) -> ConnectionPool:
+    """The provider's pool for this connection string: connections checked before
+    use, a bounded wait for one (kmzb.db.pool.checked_pool), closed at exit."""
     with _pools_lock:
         if conninfo not in _pools:
-            _pools[conninfo] = ConnectionPool(
-                conninfo, min_size=1, max_size=4, open=True, name="postgis-provider"
-            )
-            # closed explicitly: left to the collector, its threads delay a worker's exit
-            atexit.register(_pools[conninfo].close, timeout=2)
+            _pools[conninfo] = checked_pool(conninfo, name="postgis-provider", max_size=4)
         return _pools[conninfo]
 
 
