@@ -29,6 +29,7 @@ SHARED = [
     ("plugins/qgis_server", "plugins/qgis_server", True),
     ("data", "data", True),
     ("web/pygeoapi", "web/pygeoapi", True),  # pygeoapi's own HTML templates, vendored
+    ("openapi", "openapi", True),  # OGC schemas bundled into the OpenAPI document
     ("web/dist", "web/dist", False),
 ]
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp", ".kmzb-build")

@@ -1,0 +1,621 @@
+"""The OpenAPI document, self-contained: no reference leaves it.
+
+pygeoapi's generated document refers to OGC schemas on schemas.opengis.net and
+raw.githubusercontent.com. `bundle` replaces each remote `$ref` by a local one,
+`#/components/<kind>/<source>.<name>`, and copies the referenced node there, from
+the copies kept in `openapi/ogc/` (see its README: sources, commits, licence),
+following the references inside those files in turn. Nothing is fetched, at
+start-up or later, so offline tools (validators, code generators, schemathesis)
+load the document as it is.
+
+OpenAPI 3.0 schemas are a dialect of JSON Schema draft 5; cql2.json is draft
+2020-12. Its few newer keywords are written in 3.0 terms (`$dynamicRef` to the
+root becomes a `$ref`, `prefixItems` becomes `items` with `anyOf`, `$defs`
+become components of their own). The OGC licence asks that modified copies say
+so: the document's description does.
+
+`describe` adds what pygeoapi does not know of: our own routes (/reports,
+/police, /partner, /institutions, /places, /admin, /wms), the bearer token, and
+execute request bodies that list each process's inputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urldefrag, urljoin
+
+import yaml
+
+from kmzb.settings import HOME
+
+# TODO(lead): a settings constant (OGC_SCHEMAS_DIR = HOME / "openapi" / "ogc")
+OGC_SCHEMAS_DIR = HOME / "openapi" / "ogc"
+
+# component name prefixes, by the published URL's start
+SOURCE_PREFIXES = {
+    "https://schemas.opengis.net/ogcapi/features/": "features",
+    "https://schemas.opengis.net/ogcapi/processes/": "processes",
+    "https://schemas.opengis.net/ogcapi/tiles/": "tiles",
+    "https://schemas.opengis.net/cql2/": "cql2",
+    "https://raw.githubusercontent.com/opengeospatial/ogcapi-records/": "records",
+}
+
+# what the value under a key is, in an OpenAPI document (outside schemas)
+CHILD_KINDS = {
+    "parameters": "parameters",
+    "responses": "responses",
+    "headers": "headers",
+    "requestBody": "requestBodies",
+    "requestBodies": "requestBodies",
+    "schema": "schemas",
+    "schemas": "schemas",
+    "examples": "examples",
+    "securitySchemes": "securitySchemes",
+}
+
+# JSON Schema keywords OpenAPI 3.0 has no room for, dropped from bundled schemas
+DROPPED_KEYWORDS = ("$schema", "$id", "$defs", "$dynamicAnchor", "$anchor", "$comment")
+
+MODIFIED_NOTE = (
+    "\n\nThe OGC schemas this document uses are bundled in it (no remote reference), "
+    "from the OGC repositories named in openapi/ogc/README.md, under the OGC Software "
+    "License; cql2.json is written in OpenAPI 3.0 terms: these copies include "
+    "modifications that have not been approved or adopted by the OGC."
+)
+
+NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class BundleError(ValueError):
+    """A remote reference names a file or a node that is not among the bundled copies."""
+
+
+def local_file(url: str, root: Path) -> Path:
+    """The copy of a published schema file: <root>/<host>/<path>."""
+    if "://" not in url:
+        raise BundleError(f"not an absolute URL: {url}")
+    return root / url.split("://", 1)[1]
+
+
+def resolve_pointer(document: Any, fragment: str, url: str) -> Any:
+    node = document
+    for raw in [p for p in fragment.lstrip("/").split("/") if p] if fragment else []:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        try:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, ValueError, TypeError) as error:
+            raise BundleError(f"{url}: no node at #{fragment}") from error
+    return node
+
+
+class Bundler:
+    def __init__(self, document: dict, root: Path) -> None:
+        self.document = document
+        self.root = root
+        self.components: dict[str, dict] = document.setdefault("components", {})
+        self.files: dict[str, Any] = {}
+        self.targets: dict[tuple[str, str], str] = {}  # (absolute URL, kind) -> local ref
+
+    def load(self, file_url: str) -> Any:
+        if file_url not in self.files:
+            path = local_file(file_url, self.root)
+            if not path.is_file():
+                raise BundleError(
+                    f"{file_url} is not bundled: add it with openapi/ogc/vendor.py ({path})"
+                )
+            text = path.read_text(encoding="utf-8")
+            self.files[file_url] = (
+                json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            )
+        return self.files[file_url]
+
+    def name_for(self, url: str, kind: str) -> str:
+        file_url, fragment = urldefrag(url)
+        prefix = next(
+            (p for start, p in SOURCE_PREFIXES.items() if file_url.startswith(start)), "ogc"
+        )
+        last = fragment.rstrip("/").rsplit("/", 1)[-1] if fragment.strip("/") else ""
+        stem = last or Path(file_url).stem
+        base = NAME_UNSAFE.sub("_", f"{prefix}.{stem}" if stem != prefix else prefix)
+        taken = self.components.setdefault(kind, {})
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
+    def local(self, ref: str, base: str | None, kind: str) -> str:
+        if base is None and ref.startswith("#"):
+            return ref  # the document's own reference
+        absolute = urljoin(base or "", ref)
+        if (absolute, kind) in self.targets:
+            return self.targets[(absolute, kind)]
+        # follow aliases (a node that is only a $ref) to the node itself
+        chain, url = [absolute], absolute
+        while True:
+            file_url, fragment = urldefrag(url)
+            node = resolve_pointer(self.load(file_url), fragment, url)
+            if (
+                isinstance(node, dict)
+                and set(node) <= {"$ref", "description", "summary"}
+                and "$ref" in node
+            ):
+                url = urljoin(file_url, node["$ref"])
+                if (url, kind) in self.targets:
+                    target = self.targets[(url, kind)]
+                    for seen in chain:
+                        self.targets[(seen, kind)] = target
+                    return target
+                chain.append(url)
+                continue
+            break
+        name = self.name_for(absolute, kind)
+        target = f"#/components/{kind}/{name}"
+        for seen in chain:
+            self.targets[(seen, kind)] = target
+        self.components[kind][name] = {}  # reserved before the walk: recursive schemas
+        converted = self.walk(node, file_url, kind)
+        if kind == "schemas":
+            converted = as_openapi30_schema(converted)
+        self.components[kind][name] = converted
+        return target
+
+    def walk(self, node: Any, base: str | None, kind: str) -> Any:
+        if isinstance(node, list):
+            return [self.walk(item, base, kind) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$dynamicRef" in node:  # cql2.json: "#cql2expression", the root's anchor
+            return {"$ref": self.local("#", base, kind)}
+        if isinstance(node.get("$ref"), str):
+            return {"$ref": self.local(node["$ref"], base, kind)}
+        result = {}
+        for key, value in node.items():
+            child = "schemas" if kind == "schemas" else CHILD_KINDS.get(key, kind)
+            result[key] = self.walk(value, base, child)
+        return result
+
+
+def as_openapi30_schema(schema: Any) -> Any:
+    """JSON Schema 2020-12 keywords in OpenAPI 3.0 terms (see the module's notes)."""
+    if isinstance(schema, list):
+        return [as_openapi30_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {}
+    for key, value in schema.items():
+        if key in DROPPED_KEYWORDS:
+            continue
+        if key == "prefixItems":
+            result["items"] = {"anyOf": as_openapi30_schema(value)}
+        elif key == "const":
+            result["enum"] = [value]
+        elif key == "contentEncoding":
+            if value == "base64":
+                result["format"] = "byte"
+        elif key == "contentMediaType":
+            result["x-contentMediaType"] = value
+        else:
+            result[key] = as_openapi30_schema(value)
+    return result
+
+
+def bundle(document: dict, root: Path = OGC_SCHEMAS_DIR) -> dict:
+    """The document with every remote $ref made local (a new dict; the input is kept)."""
+    document = copy.deepcopy(document)
+    bundler = Bundler(document, root)
+    for key in [k for k in document if k != "components"]:
+        document[key] = bundler.walk(document[key], None, "document")
+    for kind in list(bundler.components):
+        for name in list(bundler.components[kind]):
+            value = bundler.components[kind][name]
+            bundler.components[kind][name] = bundler.walk(value, None, kind)
+    info = document.setdefault("info", {})
+    if bundler.targets and MODIFIED_NOTE not in info.get("description", ""):
+        info["description"] = info.get("description", "") + MODIFIED_NOTE
+    return document
+
+
+def remote_references(node: Any) -> list[str]:
+    """Every $ref that leaves the document (empty for a bundled one)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                if not value.startswith("#/"):
+                    found.append(value)
+            else:
+                found.extend(remote_references(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(remote_references(value))
+    return found
+
+
+# --- our own routes, the bearer token, execute bodies --------------------------------
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "An OGC exception with the message in Polish and English "
+    "(pl, en), and per-field errors where the input was at fault.",
+    "required": ["code", "description"],
+    "properties": {
+        "type": {"type": "string"},
+        "code": {"type": "string"},
+        "description": {"type": "string"},
+        "pl": {"type": "string"},
+        "en": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+REFERENCE_SCHEMA = {"type": "string", "pattern": "^[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}$"}
+BEARER = [{"bearerAuth": []}]
+
+
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/kmzb.exception"}}
+        },
+    }
+
+
+ERRORS = {
+    "400": _error("Bad input (pl/en message, per-field errors) / błędne dane"),
+    "401": _error("No token, or a bad one / brak tokenu lub zły token"),
+    "403": _error("The token's role or unit may not do this / brak uprawnień"),
+    "404": _error("No such report or attachment / nie ma takiego zgłoszenia"),
+    "503": _error("The database is unavailable for a moment: retry / usługa chwilowo niedostępna"),
+}
+
+
+def _errors(*codes: str) -> dict:
+    return {code: ERRORS[code] for code in codes}
+
+
+def _json(description: str, required: list[str] | None = None) -> dict:
+    schema: dict = {"type": "object"}
+    if required:
+        schema["required"] = required
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _query(name: str, description: str, schema: dict, required: bool = False) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+        "style": "form",
+        "explode": False,
+    }
+
+
+def _path(name: str, description: str, schema: dict) -> dict:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
+DATE = {"type": "string", "format": "date"}
+REFERENCE_PARAMETER = _path("reference", "Report reference / numer zgłoszenia", REFERENCE_SCHEMA)
+
+
+def our_paths(status_codes: list[str], places_limit: int, log_limit: int) -> dict:
+    """The OpenAPI paths of the routes beside pygeoapi (kmzb.service.routes, web, wms_proxy)."""
+    statuses = {
+        "type": "string",
+        "pattern": "^(" + "|".join(status_codes) + ")(,(" + "|".join(status_codes) + "))*$",
+    }
+    return {
+        "/reports/{reference}": {
+            "get": {
+                "operationId": "getReportStatus",
+                "tags": ["reports"],
+                "summary": "Status of a report by its reference / status zgłoszenia",
+                "description": "Public: the status and public history of a report "
+                "(no reporter data, no internal notes).",
+                "parameters": [REFERENCE_PARAMETER],
+                "responses": {
+                    "200": _json("The report's status", ["reference", "status", "history"]),
+                    **_errors("400", "401", "404", "503"),
+                },
+            }
+        },
+        "/police/queue": {
+            "get": {
+                "operationId": "getPoliceQueue",
+                "tags": ["police"],
+                "summary": "Open reports of the caller's unit(s) / kolejka jednostki",
+                "description": "Police token: open reports of the units the caller serves, "
+                "oldest first. Each answered read is recorded in the access log.",
+                "security": BEARER,
+                "parameters": [
+                    _query("unit", "One police unit code the caller serves", {"type": "string"}),
+                    _query("status", "Status codes, comma-separated", statuses),
+                    _query("category", "Threat category code", {"type": "string"}),
+                    _query("from", "Reported on or after (YYYY-MM-DD)", DATE),
+                    _query("to", "Reported on or before (YYYY-MM-DD)", DATE),
+                    _query(
+                        "held", "true: only held bursts; false: the others", {"type": "boolean"}
+                    ),
+                    _query("overdue", "true: only overdue reports", {"type": "boolean"}),
+                    _query(
+                        "limit",
+                        "Page size (1-1000)",
+                        {"type": "integer", "minimum": 1, "maximum": 1000},
+                    ),
+                    _query(
+                        "offset",
+                        "Skip this many",
+                        {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                    ),
+                ],
+                "responses": {
+                    "200": _json("The queue", ["reports"]),
+                    **_errors("400", "401", "403", "503"),
+                },
+            }
+        },
+        "/police/reports/{reference}": {
+            "get": {
+                "operationId": "getPoliceReport",
+                "tags": ["police"],
+                "summary": "A report in full, for its unit's police / zgłoszenie dla Policji",
+                "security": BEARER,
+                "parameters": [REFERENCE_PARAMETER],
+                "responses": {
+                    "200": _json(
+                        "The report, with internal history and attachments",
+                        ["reference", "version"],
+                    ),
+                    **_errors("400", "401", "403", "404", "503"),
+                },
+            }
+        },
+        "/police/reports/{reference}/attachments/{id}": {
+            "get": {
+                "operationId": "getPoliceReportAttachment",
+                "tags": ["police"],
+                "summary": "An attachment's file / plik załącznika",
+                "security": BEARER,
+                "parameters": [
+                    REFERENCE_PARAMETER,
+                    _path(
+                        "id",
+                        "Attachment id",
+                        {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The file, as a download (Content-Disposition: attachment)",
+                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    **_errors("400", "401", "403", "404", "503"),
+                },
+            }
+        },
+        "/partner/forwarded": {
+            "get": {
+                "operationId": "getPartnerForwarded",
+                "tags": ["partner"],
+                "summary": "Reports forwarded to the partner's institution / przekazane zgłoszenia",
+                "security": BEARER,
+                "responses": {
+                    "200": _json("The forwarded reports", ["institution", "reports"]),
+                    **_errors("401", "403", "503"),
+                },
+            }
+        },
+        "/institutions": {
+            "get": {
+                "operationId": "getInstitutions",
+                "tags": ["police"],
+                "summary": "Institutions reports are forwarded to / instytucje",
+                "security": BEARER,
+                "parameters": [
+                    _query(
+                        "unit", "Only those this police unit may forward to", {"type": "string"}
+                    ),
+                ],
+                "responses": {
+                    "200": _json("Institutions by code", ["institutions"]),
+                    **_errors("400", "401", "403", "503"),
+                },
+            }
+        },
+        "/admin/access-log": {
+            "get": {
+                "operationId": "getAccessLog",
+                "tags": ["admin"],
+                "summary": "Police reads, newest first / dziennik dostępu",
+                "security": BEARER,
+                "parameters": [
+                    _query("reference", "Report reference", {"type": "string"}),
+                    _query("actor", "Who read", {"type": "string"}),
+                    _query(
+                        "from",
+                        "From (a date YYYY-MM-DD or an ISO 8601 date-time)",
+                        {"type": "string", "format": "date-time"},
+                    ),
+                    _query(
+                        "to",
+                        "To, inclusive (a date or an ISO 8601 date-time)",
+                        {"type": "string", "format": "date-time"},
+                    ),
+                    _query(
+                        "limit",
+                        f"At most this many (1-{log_limit})",
+                        {"type": "integer", "minimum": 1, "maximum": log_limit},
+                    ),
+                ],
+                "responses": {
+                    "200": _json("Log entries", ["entries"]),
+                    **_errors("400", "401", "403", "503"),
+                },
+            }
+        },
+        "/places": {
+            "get": {
+                "operationId": "searchPlaces",
+                "tags": ["places"],
+                "summary": "Find a place by name / wyszukiwanie miejsc",
+                "description": "Territorial units (TERYT) and GeoNames places whose name "
+                "contains the query, best first.",
+                "parameters": [
+                    _query(
+                        "q",
+                        "2-100 characters of the name",
+                        {
+                            "type": "string",
+                            "minLength": 2,
+                            "maxLength": 100,
+                            "pattern": r"^\S(.*\S)?$",
+                        },
+                        True,
+                    ),
+                    _query(
+                        "limit",
+                        f"At most this many (1-{places_limit})",
+                        {"type": "integer", "minimum": 1, "maximum": places_limit},
+                    ),
+                ],
+                "responses": {
+                    "200": _json("Matching places", ["results"]),
+                    **_errors("400", "503"),
+                },
+            }
+        },
+        "/wms": {
+            "get": {
+                "operationId": "getWms",
+                "tags": ["wms"],
+                "summary": "The WMS 1.3.0 map (QGIS Server through the app) / mapa WMS",
+                "description": "GetCapabilities, GetMap, GetLegendGraphic, GetFeatureInfo with "
+                "the usual WMS parameters (names case-insensitive); SLD and SLD_BODY are "
+                "refused; other parameters are dropped. Answers are QGIS Server's (images, "
+                "XML, or a WMS ServiceException).",
+                "parameters": [
+                    _query("SERVICE", "WMS", {"type": "string", "enum": ["WMS"]}),
+                    _query(
+                        "REQUEST",
+                        "The WMS operation",
+                        {
+                            "type": "string",
+                            "enum": [
+                                "GetCapabilities",
+                                "GetMap",
+                                "GetLegendGraphic",
+                                "GetFeatureInfo",
+                            ],
+                        },
+                    ),
+                    _query(
+                        "VERSION", "WMS version", {"type": "string", "enum": ["1.3.0", "1.1.1"]}
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The WMS answer",
+                        "content": {
+                            "text/xml": {"schema": {"type": "string"}},
+                            "image/png": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    "400": {
+                        "description": "A refused parameter (SLD, SLD_BODY) "
+                        "or QGIS Server's ServiceException",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/kmzb.exception"}
+                            },
+                            "text/xml": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "401": ERRORS["401"],
+                    "403": ERRORS["403"],
+                    "502": _error("QGIS Server is unreachable / serwer WMS niedostępny"),
+                },
+            }
+        },
+    }
+
+
+def execute_body(metadata: dict) -> dict:
+    """The execute request schema of a process: {"inputs": {...}} with its inputs' schemas."""
+    inputs = metadata.get("inputs", {})
+    properties = {}
+    for name, spec in inputs.items():
+        schema = copy.deepcopy(spec["schema"])
+        if spec.get("maxOccurs", 1) not in (1, None):
+            schema = {"type": "array", "items": schema, "maxItems": spec["maxOccurs"]}
+        properties[name] = {**schema, "description": spec.get("description", "")}
+    required = [n for n, spec in inputs.items() if spec.get("minOccurs", 0) >= 1]
+    inputs_schema: dict = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        inputs_schema["required"] = required
+    inputs_schema.update(copy.deepcopy(metadata.get("x-kmzb-inputs-schema", {})))
+    return {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {"inputs": as_openapi30_schema(inputs_schema)},
+    }
+
+
+def describe(document: dict, processes: dict[str, dict], our: dict) -> dict:
+    """Add our routes, the bearer scheme and each process's execute body to the document."""
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {})["kmzb.exception"] = ERROR_SCHEMA
+    components.setdefault("securitySchemes", {})["bearerAuth"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A JWT from the OIDC issuer (KMZB_JWKS_URL); roles officer, "
+        "coordinator, partner, admin. Citizens need none.",
+    }
+    paths = document.setdefault("paths", {})
+    paths.update(our)
+    for process_id, metadata in processes.items():
+        operation = paths.get(f"/processes/{process_id}/execution", {}).get("post")
+        if operation is None:
+            continue
+        media = operation["requestBody"]["content"]["application/json"]
+        media["schema"] = execute_body(metadata)
+        responses = operation["responses"]
+        for code in ("400", "401", "403", "409", "429", "503"):
+            responses.setdefault(code, _error(f"HTTP {code}: a refusal, with pl/en messages"))
+        operation.setdefault("security", [{}, *BEARER])
+    return document
+
+
+def complete(document: dict) -> dict:
+    """What app.write_openapi serves: pygeoapi's document, described, bundled."""
+    from kmzb.domain import audit, places
+    from kmzb.processes import area_safety, review_threat, submit_threat
+
+    processes = {
+        m["id"]: m
+        for m in (
+            submit_threat.PROCESS_METADATA,
+            review_threat.PROCESS_METADATA,
+            area_safety.PROCESS_METADATA,
+        )
+    }
+    status_codes = review_threat.PROCESS_METADATA["inputs"]["status"]["schema"]["enum"] + ["new"]
+    our = our_paths(sorted(status_codes), places.MAX_LIMIT, audit.MAX_LIMIT)
+    return bundle(describe(document, processes, our))

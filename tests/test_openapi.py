@@ -1,0 +1,164 @@
+"""The OpenAPI document the running app serves is self-contained and valid offline,
+and describes our own routes, the bearer token and each process's inputs."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+
+import pytest
+import requests
+from openapi_spec_validator import validate
+
+from kmzb.processes import area_safety, review_threat, submit_threat
+from kmzb.service import openapi
+from kmzb.settings import HOME
+
+OUR_ROUTES = {
+    "/reports/{reference}": False,
+    "/police/queue": True,
+    "/police/reports/{reference}": True,
+    "/police/reports/{reference}/attachments/{id}": True,
+    "/partner/forwarded": True,
+    "/places": False,
+    "/institutions": True,
+    "/admin/access-log": True,
+    "/wms": False,
+}
+
+
+@pytest.fixture(scope="module")
+def document(api: str) -> dict:
+    answer = requests.get(f"{api}/openapi", params={"f": "json"}, timeout=60)
+    assert answer.status_code == 200, answer.text[:300]
+    return answer.json()
+
+
+def refs(node: object) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                found.append(value)
+            else:
+                found.extend(refs(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(refs(value))
+    return found
+
+
+def resolve(document: dict, ref: str) -> object:
+    node: object = document
+    for part in ref.removeprefix("#/").split("/"):
+        assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
+        node = node[part]
+    return node
+
+
+def test_every_reference_is_local_and_resolves(document: dict) -> None:
+    found = refs(document)
+    assert len(found) > 300  # pygeoapi's ~90 remote schemas, each used many times
+    remote = [r for r in found if not r.startswith("#/")]
+    assert remote == [], f"remote references left: {sorted(set(remote))[:10]}"
+    for ref in set(found):
+        resolve(document, ref)
+    # the OGC building blocks are there, under their source's name
+    assert "features.InvalidParameter" in document["components"]["responses"]
+    assert "tiles.tileMatrixSetId" in document["components"]["parameters"]
+    assert "cql2.andOrExpression" in document["components"]["schemas"]
+    assert "OGC" in document["info"]["description"]  # the licence's modification notice
+
+
+def test_the_document_validates_with_no_network(
+    document: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[object] = []
+    real_connect = socket.socket.connect
+
+    def loopback_only(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else ""
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            attempts.append(address)
+            raise OSError(f"network blocked in this test: {address}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
+    monkeypatch.setattr(socket, "getaddrinfo", _no_dns(socket.getaddrinfo, attempts))
+    validate(document)  # raises on any fault; a remote $ref would need the network
+    assert attempts == []
+
+
+def _no_dns(real, attempts: list[object]):
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            attempts.append(host)
+            raise OSError(f"name resolution blocked in this test: {host}")
+        return real(host, *args, **kwargs)
+
+    return getaddrinfo
+
+
+def test_our_routes_are_described_with_the_bearer_token(document: dict) -> None:
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    assert scheme == {**scheme, "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    for path, needs_token in OUR_ROUTES.items():
+        operation = document["paths"][path]["get"]
+        assert operation["responses"], path
+        assert ("security" in operation) == needs_token, path
+        for name in [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]:
+            assert "{" + name + "}" in path
+
+
+@pytest.mark.parametrize("metadata", [submit_threat, review_threat, area_safety])
+def test_execute_bodies_list_the_process_inputs(document: dict, metadata) -> None:
+    meta = metadata.PROCESS_METADATA
+    operation = document["paths"][f"/processes/{meta['id']}/execution"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    inputs = schema["properties"]["inputs"]
+    assert set(inputs["properties"]) == set(meta["inputs"])
+    required = {n for n, spec in meta["inputs"].items() if spec.get("minOccurs", 0) >= 1}
+    assert set(inputs.get("required", [])) == required
+    assert inputs["additionalProperties"] is False
+    # the example pygeoapi shows is valid by that schema
+    import jsonschema
+
+    jsonschema.validate(meta["example"], schema)
+    # refusals are declared with their status codes
+    assert {"400", "401", "403", "429", "503"} <= set(operation["responses"])
+
+
+def test_bundle_follows_references_inside_the_copied_files(tmp_path: Path) -> None:
+    url = (
+        "https://schemas.opengis.net/ogcapi/processes/part1/1.0/openapi/responses/ExecuteAsync.yaml"
+    )
+    bundled = openapi.bundle({"openapi": "3.0.2", "paths": {"/x": {"get": {"responses": {
+        "201": {"$ref": url}}}}}})  # fmt: skip
+    assert bundled["paths"]["/x"]["get"]["responses"]["201"] == {
+        "$ref": "#/components/responses/processes.ExecuteAsync"
+    }
+    response = bundled["components"]["responses"]["processes.ExecuteAsync"]
+    status = response["content"]["application/json"]["schema"]
+    assert status == {"$ref": "#/components/schemas/processes.statusInfo"}
+    assert openapi.remote_references(bundled) == []
+    # a schema nobody copied is an error that names it, never a silent remote $ref
+    missing = "https://schemas.opengis.net/ogcapi/edr/1.0/openapi/schemas/x.yaml"
+    with pytest.raises(openapi.BundleError, match="edr/1.0"):
+        openapi.bundle({"paths": {"/y": {"get": {"responses": {"200": {"$ref": missing}}}}}})
+    with pytest.raises(openapi.BundleError, match="no node"):
+        openapi.bundle({"paths": {"/z": {"get": {"responses": {"200": {"$ref": url + "#/nope"}}}}}})
+
+
+def test_the_bundled_copies_and_their_sources_ship() -> None:
+    folder = HOME / "openapi" / "ogc"
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert "OGC Software License" in readme and (folder / "LICENSE-OGC.txt").is_file()
+    for host in ("schemas.opengis.net", "raw.githubusercontent.com"):
+        assert any((folder / host).rglob("*.yaml")), host
+    setup = (HOME / "setup.py").read_text(encoding="utf-8")
+    assert '("openapi", "openapi", True)' in setup
