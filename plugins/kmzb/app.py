@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from kmzb.db import connection
+from kmzb.service import openapi as openapi_document
 from kmzb.service import result_type
 from kmzb.settings import CONFIG_FILE, VAR_DIR, SettingsError, check_production, load_settings
 
@@ -39,7 +40,9 @@ def write_openapi(config: Path = CONFIG_FILE, target: Path = OPENAPI_FILE) -> Pa
 
     target.parent.mkdir(parents=True, exist_ok=True)
     document = yaml.safe_dump(
-        result_type.advertise(yaml.safe_load(generate_openapi_document(config, "yaml"))),
+        openapi_document.complete(
+            result_type.advertise(yaml.safe_load(generate_openapi_document(config, "yaml")))
+        ),
         allow_unicode=True,
         sort_keys=False,
     )
@@ -66,7 +69,7 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))
     openapi = Path(os.environ["PYGEOAPI_OPENAPI"])
     config = Path(os.environ["PYGEOAPI_CONFIG"])
-    sources = (config, Path(__file__), Path(result_type.__file__))
+    sources = (config, Path(__file__), Path(result_type.__file__), Path(openapi_document.__file__))
     if not openapi.exists() or openapi.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         write_openapi(config, openapi)
 
