@@ -19,7 +19,7 @@ import click
 from kmzb import qgis_server
 from kmzb.db import aggregates, cluster
 from kmzb.db.setup import bring_up
-from kmzb.domain import reporters
+from kmzb.domain import idempotency, reporters
 from kmzb.loaders.all import load_all
 from kmzb.settings import Settings
 
@@ -40,7 +40,8 @@ def _refresh_aggregates_periodically(url: str, stop: threading.Event) -> None:
 def _purge_reporter_hashes_periodically(
     url: str, settings: Settings, stop: threading.Event
 ) -> None:
-    """Reporter hashes live only as long as the daily limit needs them (48 hours)."""
+    """Reporter hashes live only as long as the daily limit needs them (48 hours);
+    idempotency keys 24 hours."""
     while True:
         try:
             purged = reporters.purge_hashes(url, settings)
@@ -48,6 +49,12 @@ def _purge_reporter_hashes_periodically(
                 click.echo(f"reporter hashes purged: {purged}")
         except Exception as exc:  # keep serving; say what failed
             click.echo(f"purging reporter hashes failed: {exc}", err=True)
+        try:  # idempotency keys count 24 hours (kmzb.domain.idempotency)
+            expired = idempotency.purge(url)
+            if expired:
+                click.echo(f"idempotency keys purged: {expired}")
+        except Exception as exc:  # keep serving; say what failed
+            click.echo(f"purging idempotency keys failed: {exc}", err=True)
         if stop.wait(REPORTER_PURGE_SECONDS):
             return
 

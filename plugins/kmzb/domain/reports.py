@@ -15,7 +15,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-from kmzb.domain import audit, bursts, institutions
+from kmzb.domain import audit, bursts, idempotency, institutions
 from kmzb.domain.caller import Caller
 from kmzb.domain.errors import DomainError, FieldError, conflict, forbidden, invalid, not_found
 from kmzb.domain.notices import EMERGENCY_NOTICE
@@ -125,9 +125,27 @@ RETURNING id, public_ref, status, police_unit, gmina_teryt, created_at
 
 
 def submit(
-    conn: psycopg.Connection, settings: Settings, caller: Caller, inputs: Any
+    conn: psycopg.Connection,
+    settings: Settings,
+    caller: Caller,
+    inputs: Any,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """Validate and store a report with its first history entry; commit; describe it."""
+    """Validate and store a report with its first history entry; commit; describe it.
+
+    With an idempotency key, a request already answered under that key gets that
+    answer again (before any check: not a second report, not the daily limit), and
+    a new answer is stored under the key in the report's own transaction."""
+    claim = None
+    if idempotency_key is not None:
+        claim, answered = idempotency.begin(
+            conn,
+            idempotency_key,
+            idempotency.fingerprint("submit-threat", caller.actor, inputs),
+        )
+        if answered is not None:
+            conn.commit()
+            return answered
     sub, errors = parse_submission(inputs)
     errors += _check_against_database(conn, sub)
     if errors:
@@ -194,8 +212,7 @@ def submit(
            WHERE s.code = %s AND u.code = %s""",
         (status, unit),
     ).fetchone()
-    conn.commit()
-    return {
+    answer = {
         "reference": ref,
         "status": status,
         "status_name": {"pl": names[0], "en": names[1]},
@@ -207,6 +224,10 @@ def submit(
         "status_url": f"{settings.public_url}/reports/{ref}",
         "notice": EMERGENCY_NOTICE,
     }
+    if claim is not None:
+        idempotency.record(conn, claim, answer)
+    conn.commit()
+    return answer
 
 
 def _history(conn: psycopg.Connection, report_id: int, internal: bool) -> list[dict]:

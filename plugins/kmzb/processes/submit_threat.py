@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from flask import has_request_context, request
 from pygeoapi.process.base import BaseProcessor
 
 from kmzb.db.pool import get_pool
-from kmzb.domain import reports
+from kmzb.domain import idempotency, reports
 from kmzb.domain.caller import current_caller
 from kmzb.domain.notices import EMERGENCY_NOTICE
 from kmzb.settings import load_settings
+
+# Advertised in the description: a client retries safely with the same key.
+IDEMPOTENCY_NOTE = {
+    "pl": "Nagłówek Idempotency-Key (1-255 znaków ASCII, np. UUID) pozwala bezpiecznie "
+    "ponowić wysłanie: to samo żądanie z tym samym kluczem w ciągu 24 godzin dostaje tę "
+    "samą odpowiedź (ten sam numer zgłoszenia), a nie drugie zgłoszenie.",
+    "en": "An Idempotency-Key header (1-255 ASCII characters, e.g. a UUID) makes a retry "
+    "safe: the same request with the same key within 24 hours gets the same answer (the "
+    "same reference), not a second report.",
+}
 
 PROCESS_METADATA = {
     "version": "1.0.0",
@@ -16,9 +27,9 @@ PROCESS_METADATA = {
     "title": {"pl": "Zgłoś zagrożenie", "en": "Report a threat"},
     "description": {
         "pl": "Zgłoszenie zagrożenia w punkcie. Trafia do jednostki Policji właściwej dla "
-        "miejsca. " + EMERGENCY_NOTICE["pl"],
+        "miejsca. " + EMERGENCY_NOTICE["pl"] + " " + IDEMPOTENCY_NOTE["pl"],
         "en": "Report a threat at a point. It goes to the police unit whose area holds the "
-        "point. " + EMERGENCY_NOTICE["en"],
+        "point. " + EMERGENCY_NOTICE["en"] + " " + IDEMPOTENCY_NOTE["en"],
     },
     "jobControlOptions": ["sync-execute"],
     "keywords": ["zgłoszenie", "zagrożenie", "report", "threat"],
@@ -137,6 +148,10 @@ class SubmitThreatProcessor(BaseProcessor):
         super().__init__(processor_def, PROCESS_METADATA)
 
     def execute(self, data: dict, outputs=None):
+        # pygeoapi hands a process only its inputs: the header is read from the request
+        key = idempotency.parse_key(
+            request.headers.get(idempotency.HEADER) if has_request_context() else None
+        )
         with get_pool().connection() as conn:
-            answer = reports.submit(conn, load_settings(), current_caller.get(), data)
+            answer = reports.submit(conn, load_settings(), current_caller.get(), data, key)
         return "application/json", answer
