@@ -108,7 +108,7 @@ def create_app():
         refuse_to_start(error)
     from pygeoapi.flask_app import APP
 
-    from kmzb.service import csv_safety, security
+    from kmzb.service import csv_safety, faults, security
     from kmzb.service.pages import install as install_pages
     from kmzb.service.routes import routes
     from kmzb.service.web import web
@@ -117,6 +117,7 @@ def create_app():
     skip_identity_bbox_transform()
     install_pages()
     security.install(APP, load_settings())
+    faults.install(APP)  # database faults: 503 + Retry-After; reads retried; quiet 4xx logs
     result_type.install(APP)
     csv_safety.install()
     APP.register_blueprint(routes)
