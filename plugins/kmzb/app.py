@@ -108,7 +108,7 @@ def create_app():
         refuse_to_start(error)
     from pygeoapi.flask_app import APP
 
-    from kmzb.service import csv_safety, faults, security
+    from kmzb.service import conformance, csv_safety, faults, query_checks, security
     from kmzb.service.pages import install as install_pages
     from kmzb.service.routes import routes
     from kmzb.service.web import web
@@ -119,6 +119,8 @@ def create_app():
     security.install(APP, load_settings())
     faults.install(APP)  # database faults: 503 + Retry-After; reads retried; quiet 4xx logs
     result_type.install(APP)
+    query_checks.install(APP)  # collection and tile parameters: 4xx, never a 500
+    conformance.install(APP)  # Part 3 filter and CQL2 classes; GeoJSON as geo+json
     csv_safety.install()
     APP.register_blueprint(routes)
     APP.register_blueprint(web)

@@ -66,6 +66,7 @@ JSON_TYPES = {
 }
 SQLALCHEMY_TYPES = {"integer": Integer, "number": Float, "boolean": Boolean}
 DEFAULT_COUNT_LIMIT = 10_000
+BIGINT_MAX = 2**63 - 1
 
 _pools: dict[str, ConnectionPool] = {}
 _pools_lock = threading.Lock()
@@ -172,18 +173,58 @@ def _bbox_as_requested() -> tuple[list[float], int] | None:
     return values, srid
 
 
+def invalid_query(en: str, pl: str) -> ProviderInvalidQueryError:
+    """A 400 with the message in English and Polish ("en / pl", as the domain's errors)."""
+    return ProviderInvalidQueryError(user_msg=f"{en} / {pl}")
+
+
+def _skip_geometry_requested() -> bool:
+    """`skipGeometry=true` on a single item: pygeoapi 0.24 passes it to `query` only,
+    so `get` reads it from the request (checked as a boolean before pygeoapi runs)."""
+    from flask import has_request_context, request
+
+    if not has_request_context():
+        return False
+    return request.args.get("skipGeometry", "").strip().lower() in ("true", "1", "yes")
+
+
 def _parse_instant(value: str) -> str | None:
     """An RFC 3339 date or date-time, or None for an open end ('..')."""
     value = value.strip()
     if value in ("", ".."):
         return None
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
-        raise ProviderInvalidQueryError(
-            user_msg=f"datetime {value!r} is not an RFC 3339 date or date-time"
+        raise invalid_query(
+            f"datetime {value!r} is not an RFC 3339 date or date-time",
+            f"datetime {value!r} nie jest datą ani chwilą w formacie RFC 3339",
         ) from exc
     return value
+
+
+def parse_datetime(value: str) -> tuple[str | None, str | None] | str:
+    """`datetime=` as an instant, or an interval (start, end) with open ends as None.
+
+    Checked on every collection, with or without a time field: a malformed value is
+    a client's mistake wherever it is sent (a well-formed one on a collection without
+    time is ignored, as OGC API Features allows)."""
+    parts = value.split("/")
+    if len(parts) == 1:
+        instant = _parse_instant(value)
+        if instant is None:
+            raise invalid_query(
+                "datetime: an instant or an interval start/end is needed",
+                "datetime: potrzebna chwila albo przedział początek/koniec",
+            )
+        return instant
+    if len(parts) != 2:
+        raise invalid_query(
+            f"datetime {value!r}: an interval has one '/'",
+            f"datetime {value!r}: przedział ma jeden znak '/'",
+        )
+    start, end = (_parse_instant(v) for v in parts)
+    return start, end
 
 
 class PostGISProvider(BaseProvider):
@@ -271,7 +312,9 @@ class PostGISProvider(BaseProvider):
         clauses: list[sql.Composable] = []
         params: dict[str, Any] = {}
         if bbox and self.geom_field is None:
-            raise ProviderInvalidQueryError(user_msg="this collection has no geometry")
+            raise invalid_query(
+                "bbox: this collection has no geometry", "bbox: ta kolekcja nie ma geometrii"
+            )
         if bbox:
             srid = self.storage_srid
             requested = _bbox_as_requested()
@@ -293,13 +336,14 @@ class PostGISProvider(BaseProvider):
             clauses.append(
                 sql.SQL("ST_Intersects({}, {})").format(sql.Identifier(self.geom_field), envelope)
             )
-        if datetime_ and self.time_field in self.columns:
+        when = parse_datetime(datetime_) if datetime_ else None
+        if when is not None and self.time_field in self.columns:
             field = sql.Identifier(self.time_field)
             # a date column compares with dates, a timestamp with instants
             kind = "date" if self.columns[self.time_field].json_format == "date" else "timestamptz"
             cast = sql.SQL(kind)
-            if "/" in datetime_:
-                start, end = (_parse_instant(v) for v in datetime_.split("/", 1))
+            if isinstance(when, tuple):
+                start, end = when
                 if start:
                     params["k_t0"] = start
                     clauses.append(sql.SQL("{} >= %(k_t0)s::{}").format(field, cast))
@@ -307,11 +351,11 @@ class PostGISProvider(BaseProvider):
                     params["k_t1"] = end
                     clauses.append(sql.SQL("{} <= %(k_t1)s::{}").format(field, cast))
             else:
-                params["k_t"] = _parse_instant(datetime_)
+                params["k_t"] = when
                 clauses.append(sql.SQL("{}::date = %(k_t)s::date").format(field))
         for i, (name, value) in enumerate(properties or []):
             if name not in self.columns:
-                raise ProviderInvalidQueryError(user_msg=f"unknown property {name}")
+                raise invalid_query(f"unknown property {name}", f"nieznana właściwość {name}")
             params[f"k_p{i}"] = str(value)
             clauses.append(
                 sql.SQL("{}::text = %({})s").format(sql.Identifier(name), sql.SQL(f"k_p{i}"))
@@ -332,7 +376,10 @@ class PostGISProvider(BaseProvider):
         if isinstance(node, ast.Attribute):
             # a malformed CQL2-JSON {"property": {...}} parses to a non-string name
             if not isinstance(node.name, str) or node.name not in self.columns:
-                raise ProviderInvalidQueryError(user_msg=f"unknown property in filter: {node.name}")
+                raise invalid_query(
+                    f"unknown property in filter: {node.name}",
+                    f"nieznana właściwość w filtrze: {node.name}",
+                )
             return
         if isinstance(node, values.Geometry):
             name = (node.geometry.get("crs") or {}).get("properties", {}).get("name", "")
@@ -349,7 +396,9 @@ class PostGISProvider(BaseProvider):
         try:
             self._check_attributes(filterq)
         except RecursionError as exc:
-            raise ProviderInvalidQueryError(user_msg="invalid filter: nested too deeply") from exc
+            raise invalid_query(
+                "invalid filter: nested too deeply", "błędny filtr: zbyt głębokie zagnieżdżenie"
+            ) from exc
 
         mapping = {}
         for name, c in self.columns.items():
@@ -368,7 +417,7 @@ class PostGISProvider(BaseProvider):
                 dialect=postgresql.psycopg.dialect(), compile_kwargs={"render_postcompile": True}
             )
         except Exception as exc:  # pygeofilter raises many kinds for a bad filter
-            raise ProviderInvalidQueryError(user_msg=f"invalid filter: {exc}") from exc
+            raise invalid_query(f"invalid filter: {exc}", f"błędny filtr: {exc}") from exc
         # SQLAlchemy's psycopg dialect renders %(name)s placeholders; keep them apart
         # from ours (k_*) and escape nothing else: the text holds no values.
         return str(compiled), dict(compiled.params)
@@ -383,7 +432,7 @@ class PostGISProvider(BaseProvider):
         for item in sortby or []:
             name = item["property"]
             if name not in self.columns:
-                raise ProviderInvalidQueryError(user_msg=f"cannot sort by {name}")
+                raise invalid_query(f"cannot sort by {name}", f"nie można sortować według {name}")
             direction = sql.SQL("DESC") if item.get("order") == "-" else sql.SQL("ASC")
             terms.append(sql.SQL("{} {}").format(sql.Identifier(name), direction))
         terms.append(sql.Identifier(self.id_field))
@@ -397,10 +446,11 @@ class PostGISProvider(BaseProvider):
                 return conn.execute(statement, params).fetchone()
         except psycopg.errors.DataError as exc:
             message = exc.diag.message_primary
-            raise ProviderInvalidQueryError(user_msg=f"invalid value: {message}") from exc
+            raise invalid_query(f"invalid value: {message}", f"błędna wartość: {message}") from exc
         except psycopg.errors.UndefinedFunction as exc:
-            raise ProviderInvalidQueryError(
-                user_msg="filter not supported for these types"
+            raise invalid_query(
+                "filter not supported for these types",
+                "filtr nieobsługiwany dla tych typów danych",
             ) from exc
         except psycopg.OperationalError as exc:
             raise ProviderConnectionError(user_msg="database unreachable") from exc
@@ -424,6 +474,12 @@ class PostGISProvider(BaseProvider):
         crs_transform_spec=None,
         **kwargs,
     ) -> dict:
+        for name, value in (("offset", offset), ("limit", limit)):
+            if not 0 <= int(value) <= BIGINT_MAX:
+                raise invalid_query(
+                    f"{name} must be between 0 and {BIGINT_MAX}",
+                    f"{name} musi być liczbą od 0 do {BIGINT_MAX}",
+                )
         where, params = self._where(bbox, datetime_, properties, filterq)
         relation = self._relation()
         response: dict[str, Any] = {"type": "FeatureCollection", "features": []}
@@ -472,13 +528,15 @@ class PostGISProvider(BaseProvider):
 
     def get(self, identifier, crs_transform_spec=None, **kwargs) -> dict:
         statement = sql.SQL("SELECT {feature} FROM {relation} WHERE {id}::text = %(k_id)s").format(
-            feature=self._feature_sql(None, False, crs_transform_spec),
+            feature=self._feature_sql(None, _skip_geometry_requested(), crs_transform_spec),
             relation=self._relation(),
             id=sql.Identifier(self.id_field),
         )
         row = self._run(statement, {"k_id": str(identifier)})
         if row is None:
-            raise ProviderItemNotFoundError(user_msg=f"no item {identifier}")
+            raise ProviderItemNotFoundError(
+                user_msg=f"no item {identifier} / nie ma obiektu {identifier}"
+            )
         return row[0]
 
     def __repr__(self) -> str:

@@ -17,7 +17,7 @@ Web Mercator expression index.
         id_field: id
         geom_field: geom
         options: {zoom: {min: 0, max: 18}, schemes: [WebMercatorQuad], detail_zoom: 14}
-        format: {name: pbf, mimetype: application/vnd.mapbox-vector-tile}
+        format: {name: mvt, mimetype: application/vnd.mapbox-vector-tile}
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pygeoapi.provider.base_mvt import BaseMVTProvider
 from pygeoapi.provider.mvt_postgresql import MVTPostgreSQLProvider
 from pygeoapi.provider.tile import ProviderTileNotFoundError
 
-from kmzb.providers.postgis import _columns, _pool, provider_conninfo
+from kmzb.providers.postgis import Column, _columns, _pool, provider_conninfo
 
 CELLS_TILE = """
 WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env)
@@ -83,8 +83,17 @@ class PostGISTileProvider(MVTPostgreSQLProvider):
     def get_tiling_schemes(self):
         return [TileMatrixSetEnum.WEBMERCATORQUAD.value]
 
+    def _attribute(self, column: Column) -> sql.Composable:
+        """A column as an MVT attribute: PostgreSQL's numeric has no MVT type and
+        ST_AsMVT writes it as a string ("117.50"); cast to double precision it is a
+        number, as in the features' GeoJSON."""
+        name = sql.Identifier(column.name)
+        if column.data_type in ("numeric", "real"):
+            return sql.SQL("{}::double precision AS {}").format(name, name)
+        return name
+
     def tile_statement(self, z: int) -> sql.Composable:
-        names = [c.name for c in self.columns if c.json_type != "geometry"]
+        columns = [c for c in self.columns if c.json_type != "geometry"]
         return sql.SQL(
             "WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env) "
             "SELECT ST_AsMVT(tile, {layer}, 4096, 'geom') FROM ("
@@ -95,7 +104,7 @@ class PostGISTileProvider(MVTPostgreSQLProvider):
         ).format(
             layer=sql.Literal(self.table),
             geom=sql.Identifier(self.geom),
-            columns=sql.SQL(", ").join(sql.Identifier(n) for n in names),
+            columns=sql.SQL(", ").join(self._attribute(c) for c in columns),
             relation=sql.Identifier(self.schema, self.table),
         )
 
