@@ -227,6 +227,21 @@ def parse_datetime(value: str) -> tuple[str | None, str | None] | str:
     return start, end
 
 
+def _bbox_function_as_envelope(node):
+    """pygeofilter's CQL2 text parser reads `BBOX(x1, y1, x2, y2)` as a function call."""
+    from pygeofilter import ast, values
+
+    if not (isinstance(node, ast.Function) and str(node.name).lower() == "bbox"):
+        return node
+    numbers = node.arguments
+    if len(numbers) not in (4, 6) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in numbers
+    ):
+        raise invalid_query("BBOX takes 4 or 6 numbers", "BBOX przyjmuje 4 albo 6 liczb")
+    half = len(numbers) // 2
+    return values.Envelope(numbers[0], numbers[half], numbers[1], numbers[half + 1])
+
+
 class PostGISProvider(BaseProvider):
     """Features from a PostGIS table or view, serialised by PostGIS."""
 
@@ -373,6 +388,13 @@ class PostGISProvider(BaseProvider):
         which the SQL backend can turn into an SRID."""
         from pygeofilter import ast, values
 
+        if isinstance(node, ast.SpatialComparisonPredicate):
+            # a BBOX literal (CQL2 basic-spatial-functions): the SQL backend takes a polygon
+            for side in ("lhs", "rhs"):
+                value = getattr(node, side)
+                value = _bbox_function_as_envelope(value)
+                if isinstance(value, values.Envelope):
+                    setattr(node, side, values.Geometry(dict(value.geometry)))
         if isinstance(node, ast.Attribute):
             # a malformed CQL2-JSON {"property": {...}} parses to a non-string name
             if not isinstance(node.name, str) or node.name not in self.columns:

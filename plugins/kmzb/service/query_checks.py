@@ -244,7 +244,28 @@ def _cql2_json(raw: bytes) -> bytes:
             f"the filter is nested more than {MAX_FILTER_DEPTH} levels deep",
             f"filtr jest zagnieżdżony głębiej niż {MAX_FILTER_DEPTH} poziomów",
         )
-    return raw
+    return json.dumps(_bbox_literals_as_polygons(document)).encode("utf-8")
+
+
+def _bbox_literals_as_polygons(node):
+    """CQL2-JSON `{"bbox": [minx, miny, maxx, maxy]}` as the polygon it stands for.
+
+    pygeofilter 0.3 builds its Envelope(x1, x2, y1, y2) from the list in the list's
+    order, so it filters by another box (miny taken as maxx); a GeoJSON polygon is
+    read right."""
+    if isinstance(node, list):
+        return [_bbox_literals_as_polygons(child) for child in node]
+    if not isinstance(node, dict):
+        return node
+    box = node.get("bbox")
+    if set(node) == {"bbox"} and isinstance(box, list) and len(box) in (4, 6):
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box):
+            raise QueryError("bbox takes 4 or 6 numbers", "bbox przyjmuje 4 albo 6 liczb")
+        half = len(box) // 2
+        x1, y1, x2, y2 = box[0], box[1], box[half], box[half + 1]
+        ring = [[x1, y1], [x2, y1], [x2, y2], [x1, y2], [x1, y1]]
+        return {"type": "Polygon", "coordinates": [ring]}
+    return {key: _bbox_literals_as_polygons(value) for key, value in node.items()}
 
 
 def _check_items(resource: dict) -> None:
@@ -270,7 +291,7 @@ def _check_items(resource: dict) -> None:
                 "a POST query takes filter-lang=cql2-json",
                 "zapytanie POST przyjmuje filter-lang=cql2-json",
             )
-        _cql2_json(request.get_data())
+        request._cached_data = _cql2_json(request.get_data())  # werkzeug's body cache
     fields = _fields(provider)
     _no_unknown(ITEMS_PARAMETERS | fields)
     supported = _supported_crs(provider)
@@ -321,12 +342,11 @@ def _json_filter_in_query() -> None:
     """`?filter=<CQL2-JSON>&filter-lang=cql2-json` (OGC API Features Part 3): pygeoapi
     0.24 parses `filter` as CQL2 text only and reads CQL2-JSON from a POST body, so
     the checked JSON is handed on as the body and the text parameter removed."""
-    raw = request.args["filter"].encode("utf-8")
-    _cql2_json(raw)
+    body = _cql2_json(request.args["filter"].encode("utf-8"))
     args = MultiDict(request.args)
     args.pop("filter")
     request.args = ImmutableMultiDict(args)
-    request._cached_data = raw  # werkzeug's cache behind request.get_data()
+    request._cached_data = body  # werkzeug's cache behind request.get_data()
 
 
 def _read_only() -> QueryError:
