@@ -14,7 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from kmzb.domain.caller import Caller
-from kmzb.domain.errors import FieldError, forbidden, invalid, unauthorized
+from kmzb.domain.errors import FieldError, forbidden, invalid_query, unauthorized
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 ACTIONS = ("report", "attachment", "queue")
@@ -104,7 +104,7 @@ def read_log(conn: psycopg.Connection, caller: Caller, filters: dict[str, str]) 
         )
         limit = DEFAULT_LIMIT
     if errors:
-        raise invalid(errors)
+        raise invalid_query(errors)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             READ_LOG,

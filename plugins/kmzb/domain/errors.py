@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
+# The rule everywhere (API, processes, WMS): no token or a bad one is 401 with this
+# challenge; a valid token whose role or unit may not do it is 403.
+AUTH_CHALLENGE = 'Bearer realm="kmzb"'
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -39,9 +43,19 @@ class DomainError(Exception):
 
 
 def invalid(errors: list[FieldError]) -> DomainError:
+    """A refused write: nothing was stored (submissions, reviews)."""
     return DomainError(
         pl="Zgłoszenie zawiera błędy; nic nie zapisano.",
         en="The request has errors; nothing was stored.",
+        errors=errors,
+    )
+
+
+def invalid_query(errors: list[FieldError]) -> DomainError:
+    """A refused read (a reference, filters): says what is wrong, claims nothing about storing."""
+    return DomainError(
+        pl="Zapytanie zawiera błędy; popraw wskazane pola.",
+        en="The query has errors; correct the fields named.",
         errors=errors,
     )
 
@@ -52,7 +66,18 @@ def unauthorized(en: str, pl: str) -> DomainError:
         en=en,
         status=HTTPStatus.UNAUTHORIZED,
         code="Unauthorized",
-        headers={"WWW-Authenticate": 'Bearer realm="kmzb"'},
+        headers={"WWW-Authenticate": AUTH_CHALLENGE},
+    )
+
+
+def needs_token(error: DomainError) -> DomainError:
+    """A 403 said to a caller with no token becomes the 401 that asks for one."""
+    return DomainError(
+        pl=f"Zaloguj się: to wymaga tokenu (Authorization: Bearer). {error.pl}",
+        en=f"Sign in: this needs a token (Authorization: Bearer). {error.en}",
+        status=HTTPStatus.UNAUTHORIZED,
+        code="Unauthorized",
+        headers={**error.headers, "WWW-Authenticate": AUTH_CHALLENGE},
     )
 
 

@@ -17,7 +17,16 @@ from psycopg.rows import dict_row
 
 from kmzb.domain import audit, bursts, idempotency, institutions
 from kmzb.domain.caller import Caller
-from kmzb.domain.errors import DomainError, FieldError, conflict, forbidden, invalid, not_found
+from kmzb.domain.errors import (
+    DomainError,
+    FieldError,
+    conflict,
+    forbidden,
+    invalid,
+    invalid_query,
+    not_found,
+    unauthorized,
+)
 from kmzb.domain.notices import EMERGENCY_NOTICE
 from kmzb.domain.reporters import reporter_hash, seconds_until_tomorrow
 from kmzb.domain.submission import Submission, parse_submission
@@ -261,8 +270,9 @@ def _history(conn: psycopg.Connection, report_id: int, internal: bool) -> list[d
 
 
 def _reference(value: Any) -> str:
+    # said of a read or before a review looks at the report: nothing to say about storing
     if not isinstance(value, str) or not re.match(REFERENCE_PATTERN, value.strip().upper()):
-        raise invalid(
+        raise invalid_query(
             [
                 FieldError(
                     "reference",
@@ -295,8 +305,10 @@ def _find(conn: psycopg.Connection, reference: Any) -> dict[str, Any]:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(LOOKUP, (ref,)).fetchone()
     if row is None:
+        conn.rollback()
         raise not_found(
-            f"No report with the reference {ref}.", f"Nie ma zgłoszenia o numerze {ref}."
+            f"No report with the reference {ref}. Check the number in your confirmation.",
+            f"Nie ma zgłoszenia o numerze {ref}. Sprawdź numer w potwierdzeniu zgłoszenia.",
         )
     return row
 
@@ -624,7 +636,7 @@ def queue(conn: psycopg.Connection, caller: Caller, filters: dict[str, str]) -> 
         )
         limit, offset = 100, 0
     if errors:
-        raise invalid(errors)
+        raise invalid_query(errors)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             QUEUE,
@@ -660,8 +672,13 @@ def queue(conn: psycopg.Connection, caller: Caller, filters: dict[str, str]) -> 
 
 def forwarded_to_partner(conn: psycopg.Connection, caller: Caller) -> dict[str, Any]:
     """Reports forwarded to the partner's institution (pillar 2), matched by its code."""
+    if caller.anonymous:
+        raise unauthorized("This needs a partner token.", "To wymaga tokenu partnera.")
     if caller.role != "partner" or not caller.institution:
-        raise forbidden("This needs a partner token.", "To wymaga tokenu partnera.")
+        raise forbidden(
+            "Only a partner's token (with an institution code) reads what was forwarded.",
+            "Przekazane zgłoszenia czyta tylko token partnera (z kodem instytucji).",
+        )
     name = institutions.name_of(conn, caller.institution)
     if name is None:
         conn.rollback()

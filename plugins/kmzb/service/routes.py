@@ -1,6 +1,9 @@
 """Our own read routes beside pygeoapi: status by reference, the police queue,
 report details and attachments for the police, what partners received, the
-institutions reports are forwarded to, and the police read audit for admins."""
+institutions reports are forwarded to, and the police read audit for admins.
+
+Every protected route follows one rule: no token or a bad one is 401, a valid
+token with the wrong role or unit is 403 (see kmzb.service.security)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from flask import Blueprint, Response, request
 from kmzb.db.pool import get_pool
 from kmzb.domain import audit, institutions, reports
 from kmzb.domain.caller import current_caller
+from kmzb.domain.units import reachable_units
 from kmzb.service.responses import json_response
 
 routes = Blueprint("kmzb", __name__)
@@ -57,16 +61,19 @@ def police_queue() -> Response:
 
 @routes.get("/police/reports/<reference>")
 def police_report(reference: str) -> Response:
+    caller = current_caller.get()
     with get_pool().connection() as conn:
-        return json_response(reports.police_view(conn, current_caller.get(), reference))
+        # who may ask comes first (401/403): a refusal says nothing of whether it exists
+        reachable_units(conn, caller)
+        return json_response(reports.police_view(conn, caller, reference))
 
 
 @routes.get("/police/reports/<reference>/attachments/<int:attachment_id>")
 def police_attachment(reference: str, attachment_id: int) -> Response:
+    caller = current_caller.get()
     with get_pool().connection() as conn:
-        name, media_type, content = reports.attachment(
-            conn, current_caller.get(), reference, attachment_id
-        )
+        reachable_units(conn, caller)
+        name, media_type, content = reports.attachment(conn, caller, reference, attachment_id)
     response = Response(content, mimetype=media_type)
     response.headers["Content-Disposition"] = content_disposition(name)
     response.headers["Cache-Control"] = "private, no-store"

@@ -3,6 +3,11 @@
 pygeoapi has no access control of its own. Every request passes here first:
 a token, when sent, must be valid (else 401, never a silent anonymous answer);
 the only writes are process executions, whose rules the domain enforces.
+
+The auth rule is the same on every protected route and process: no token or a
+bad token is 401 with `WWW-Authenticate: Bearer realm="kmzb"`; a valid token
+whose role or unit may not do it is 403 (responses.as_refusal, applied to every
+domain error here and in responses.error_response).
 """
 
 from __future__ import annotations
@@ -17,9 +22,8 @@ from flask import Flask, Response, g, json, request
 from kmzb.auth import tokens
 from kmzb.domain.caller import Caller, current_caller
 from kmzb.domain.errors import DomainError, FieldError, invalid, unauthorized
-from kmzb.domain.notices import EMERGENCY_NOTICE
 from kmzb.service import headers
-from kmzb.service.responses import error_response
+from kmzb.service.responses import BILINGUAL, as_refusal, error_body, error_response
 from kmzb.settings import Settings
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # three 5 MB attachments in base64, and the rest
@@ -125,13 +129,18 @@ def install(app: Flask, settings: Settings) -> None:
     def add_error_details(response: Response) -> Response:
         error: DomainError | None = g.get("kmzb_domain_error")
         if error is not None:
-            body = {"type": error.code, **error.body()}
-            if _is_submission():
-                body["notice"] = EMERGENCY_NOTICE
-            response.set_data(json.dumps(body, ensure_ascii=False))
+            error = as_refusal(error)
+            response.status_code = int(error.status)
+            response.set_data(json.dumps(error_body(error, _is_submission()), ensure_ascii=False))
             response.mimetype = "application/json"
             for name, value in error.headers.items():
                 response.headers[name] = value
+        # (pygeoapi hands Flask its headers as they are: read the type from the header)
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if EXECUTION.match(request.path) and media_type == "application/json":
+            # our processes answer in both languages (names, messages, the notice);
+            # pygeoapi would label them with its system locale, en-US
+            response.headers["Content-Language"] = BILINGUAL
         return response
 
     @app.teardown_request

@@ -2,7 +2,10 @@
 
 GET requests are forwarded with the caller's Authorization header to
 KMZB_WMS_URL (default http://127.0.0.1:5001/ows/, the port following
-KMZB_WMS_PORT); QGIS Server's access plugin applies the same token rules. When the
+KMZB_WMS_PORT); QGIS Server's access plugin applies the same token rules (no or
+bad token 401, wrong role 403, in Polish and English). QGIS Server is told the
+proxy's public address (X-Qgis-Service-Url, X-Qgis-Wms-Service-Url:
+KMZB_PUBLIC_URL/wms), so GetCapabilities advertises /wms, never its own port. When the
 WMS is unreachable the answer is a 502 with a message in Polish and English; the
 page shows the threats and its own boundaries all the same.
 
@@ -31,7 +34,17 @@ from kmzb.settings import load_settings
 
 TIMEOUT_S = 30
 MAX_BYTES = 32 * 1024 * 1024
-PASSED_HEADERS = ("Content-Type", "Cache-Control", "Last-Modified", "ETag")
+PASSED_HEADERS = (
+    "Content-Type",
+    "Cache-Control",
+    "Last-Modified",
+    "ETag",
+    "Content-Language",  # the access plugin's bilingual exceptions say `pl, en`
+    "WWW-Authenticate",  # its 401 asks for a token, as the API's does
+)
+# QGIS Server 3.22 writes these into GetCapabilities (every DCPType's OnlineResource,
+# the legend URLs) instead of its own address: clients that start at /wms stay on it.
+SERVICE_URL_HEADERS = ("X-Qgis-Service-Url", "X-Qgis-Wms-Service-Url")
 
 # WMS 1.1.1/1.3.0 (OGC 06-042, SLD 1.1 profile for GetLegendGraphic) and the QGIS
 # Server 3.22 vendor parameters (QgsWmsParameter::Name) that take plain values.
@@ -91,6 +104,11 @@ def upstream_url() -> str:
     return load_settings().wms_url
 
 
+def public_wms_url() -> str:
+    """Where clients reach this proxy: KMZB_PUBLIC_URL + /wms."""
+    return f"{load_settings().public_url}/wms"
+
+
 def _unreachable(detail: str) -> Response:
     return error_response(
         DomainError(
@@ -112,6 +130,7 @@ def wms_proxy() -> Response:
     query = forwarded_query(pairs)
     url = base + (("&" if "?" in base else "?") + query if query else "")
     headers = {"User-Agent": "kmzb-wms-proxy"}
+    headers.update({name: public_wms_url() for name in SERVICE_URL_HEADERS})
     if "Authorization" in request.headers:
         headers["Authorization"] = request.headers["Authorization"]
     try:

@@ -10,6 +10,9 @@ Whatever the layer, a personal field never leaves the server.
 
 from __future__ import annotations
 
+import re
+from xml.sax.saxutils import escape
+
 from .tokens import Caller
 
 POLICE_ONLY = "police"
@@ -57,3 +60,43 @@ def cache_key(caller: Caller) -> str:
     if caller.anonymous:
         return "public"
     return f"{caller.role}:{caller.unit or '-'}"
+
+
+# --- refusals: the API's rule (no or bad token 401, wrong role 403), in Polish and English
+
+AUTH_CHALLENGE = 'Bearer realm="kmzb"'
+BILINGUAL = "pl, en"
+# QGIS Server 3.22's own words for a layer the access control hides (QgsSecurityAccessException)
+QGIS_LAYER_REFUSAL = re.compile(r"You are not allowed to access to the layer: ([^<]*)")
+EXCEPTION_VERSION = re.compile(r'<ServiceExceptionReport[^>]*\bversion="([0-9.]+)"')
+
+
+def refusal(caller: Caller, qgis_message: str) -> tuple[int, str]:
+    """The status and the bilingual message for a layer QGIS Server refused."""
+    found = QGIS_LAYER_REFUSAL.search(qgis_message)
+    layer = found.group(1).strip() if found else ""
+    named_pl = f"Warstwa {layer}" if layer else "Ta warstwa"
+    named_en = f"The layer {layer}" if layer else "This layer"
+    if caller.anonymous:
+        return 401, (
+            f"{named_pl} wymaga tokenu Policji: zaloguj się (Authorization: Bearer). / "
+            f"{named_en} needs a police token: sign in (Authorization: Bearer)."
+        )
+    return 403, (
+        f"{named_pl} jest dostępna tylko dla Policji i administratora; twój token "
+        f"(rola {caller.role}) jej nie obejmuje. / "
+        f"{named_en} is for the police and admins only; your token "
+        f"(role {caller.role}) does not give access to it."
+    )
+
+
+def exception_document(message: str, code: str, original: str) -> bytes:
+    """A WMS ServiceExceptionReport, in the version of the one QGIS Server wrote."""
+    found = EXCEPTION_VERSION.search(original)
+    version = found.group(1) if found else "1.3.0"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<ServiceExceptionReport version="{version}" xmlns="http://www.opengis.net/ogc">\n'
+        f' <ServiceException code="{escape(code)}">{escape(message)}</ServiceException>\n'
+        "</ServiceExceptionReport>\n"
+    ).encode()

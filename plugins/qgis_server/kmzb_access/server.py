@@ -54,13 +54,35 @@ class CallerFilter(QgsServerFilter):
             self.plugin.caller = caller_from_header(_authorization_header(handler))
         except TokenError as exc:
             handler.setServiceException(
-                QgsServerException(f"Invalid token / Nieprawidłowy token: {exc}", 401)
+                QgsServerException(f"Nieprawidłowy token / Invalid token: {exc}", 401)
             )
-            handler.setResponseHeader("WWW-Authenticate", 'Bearer realm="kmzb"')
+            handler.setResponseHeader("WWW-Authenticate", rules.AUTH_CHALLENGE)
+            handler.setResponseHeader("Content-Language", rules.BILINGUAL)
             QgsMessageLog.logMessage(f"refused a token: {exc}", LOG_TAG, Qgis.Warning)
 
     def responseComplete(self) -> None:  # noqa: N802 (QGIS API)
-        self.plugin.caller = ANONYMOUS
+        try:
+            self._translate_refusal(self.serverInterface().requestHandler())
+        finally:
+            self.plugin.caller = ANONYMOUS
+
+    def _translate_refusal(self, handler) -> None:
+        """QGIS Server refuses a hidden layer with a 403 in English only ("You are not
+        allowed to access to the layer: ..."). Say it in Polish and English, and as the
+        API does: 401 with a challenge when no token was sent, 403 for a valid token
+        whose role may not see the layer."""
+        if handler.statusCode() != 403 or handler.headersSent():
+            return
+        original = bytes(handler.body()).decode("utf-8", "replace")
+        status, message = rules.refusal(self.plugin.caller, original)
+        handler.clearBody()
+        handler.setStatusCode(status)
+        handler.setResponseHeader("Content-Type", "text/xml; charset=utf-8")
+        handler.setResponseHeader("Content-Language", rules.BILINGUAL)
+        if status == 401:
+            handler.setResponseHeader("WWW-Authenticate", rules.AUTH_CHALLENGE)
+        code = "Unauthorized" if status == 401 else "Security"
+        handler.appendBody(rules.exception_document(message, code, original))
 
 
 class AccessControl(QgsAccessControlFilter):
