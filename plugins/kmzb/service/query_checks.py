@@ -47,7 +47,7 @@ MAX_FILTER_BYTES = 64 * 1024
 MAX_FILTER_DEPTH = 64
 CQL_JSON_TYPES = ("application/query-cql-json", "application/cql2+json", "application/json")
 TILE_FORMATS = ("mvt", "pbf")
-INTEGER = re.compile(r"^[0-9]{1,30}$")
+INTEGER = re.compile(r"^[0-9]{1,100}$")
 
 ITEMS = re.compile(r"^/collections/(?P<cid>[^/]+)/items/?$")
 ITEM = re.compile(r"^/collections/(?P<cid>[^/]+)/items/(?P<fid>[^/]+)/?$")

@@ -1,0 +1,366 @@
+"""Every collection on the service's own provider; bad input anywhere on the read
+path is a 4xx OGC exception (code, description in English / Polish), never a 500.
+
+A matrix of collections x bad inputs through the real app (pygeoapi under
+gunicorn, `api` fixture), plus the read path's small truths: GeoJSON as
+application/geo+json, skipGeometry on one item, numbers in the crime-rates tiles,
+tiles with f=mvt, f=pbf or no f.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from kmzb.settings import CONFIG_FILE
+
+EPSG_2180 = "http://www.opengis.net/def/crs/EPSG/0/2180"
+COLLECTIONS = {  # collection: (a property, an item that exists)
+    "threats": ("category", None),
+    "threat-categories": ("code", "vandalism"),
+    "crime-statistics": ("teryt", "1261-2024-total"),
+    "crime-rates": ("teryt", "1261"),
+    "wojewodztwa": ("teryt", "12"),
+    "powiaty": ("teryt", "1261"),
+    "gminy": ("teryt", "1261011"),
+    "police-units": ("code", "KMP-1261"),
+}
+TILED = ("threats", "crime-rates")
+
+BAD_QUERIES = [
+    {"datetime": "notadate"},
+    {"datetime": "2025-13-45"},
+    {"datetime": "2025-01-01/2025-02-01/2025-03-01"},
+    {"datetime": "2025-06-01T/.."},
+    {"limit": "0"},
+    {"limit": "-5"},
+    {"limit": "abc"},
+    {"limit": "1.5"},
+    {"offset": "-1"},
+    {"offset": "abc"},
+    {"offset": str(10**30)},
+    {"offset": str(2**63)},
+    {"bbox": "1,2,3"},
+    {"bbox": "1,2,3,4,5"},
+    {"bbox": "a,b,c,d"},
+    {"bbox": "nan,0,1,1"},
+    {"bbox": "0,10,1,5"},
+    {"bbox": "0,0,200,1"},
+    {"bbox-crs": EPSG_2180},
+    {
+        "bbox": "240000,560000,250000,572000",
+        "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/9999",
+    },
+    {"crs": "http://www.opengis.net/def/crs/EPSG/0/9999"},
+    {"crs": "not a crs"},
+    {"filter-crs": "http://www.opengis.net/def/crs/EPSG/0/9999"},
+    {"filter": "name ="},
+    {"filter": "no_such_property = 1"},
+    {"filter": "S_INTERSECTS(geom)"},
+    {"filter": "1 = = 1"},
+    {"filter": "(((("},
+    {"filter": "(" * 300 + "id = 'x'" + ")" * 299},  # deeper: gunicorn refuses the line
+    {"filter": "S_INTERSECTS(geom, BBOX(1, 2, 3))"},
+    {"filter-lang": "sql"},
+    {"filter": "{", "filter-lang": "cql2-json"},
+    {"filter": "[1, 2]", "filter-lang": "cql2-json"},
+    {"filter": '{"op": "like", "args": [{"property": {}}, ""]}', "filter-lang": "cql2-json"},
+    {"sortby": "no_such_property"},
+    {"sortby": "-no_such_property"},
+    {"properties": "no_such_property"},
+    {"skipGeometry": "maybe"},
+    {"resulttype": "everything"},
+    {"f": "xyz"},
+    {"no_such_parameter": "1"},
+    {"q": "kraków"},
+]
+REPEATED = ["limit=1&limit=2", "f=json&f=json", "bbox=1,2,3,4&bbox=1,2,3,4", "{prop}=x&{prop}=y"]
+
+CQL2_JSON = "application/query-cql-json"
+deep = '{"op": "not", "args": [' * 1000 + '{"op": "=", "args": [1, 1]}' + "]}" * 1000
+BAD_BODIES = [  # (Content-Type, body)
+    (None, "x"),
+    ("text/plain", '{"op": "=", "args": [{"property": "id"}, "x"]}'),
+    ("application/geo+json", '{"type": "Feature", "geometry": null, "properties": {}}'),
+    ("application/x-www-form-urlencoded", "a=1"),
+    (CQL2_JSON, ""),
+    (CQL2_JSON, "{"),
+    (CQL2_JSON, "[]"),
+    (CQL2_JSON, "1"),
+    (CQL2_JSON, '"text"'),
+    (CQL2_JSON, "null"),
+    (CQL2_JSON, '{"op": "like", "args": [{"property": {}}, ""]}'),
+    (CQL2_JSON, '{"op": "no-such-op", "args": []}'),
+    (CQL2_JSON, '{"op": "=", "args": [1]}'),
+    (CQL2_JSON, '{"op": "=", "args": [{"property": "no_such_property"}, 1, 2]}'),
+    (CQL2_JSON, '{"op": "and", "args": [[[[1]]], [[2]]]}'),
+    (CQL2_JSON, '{"op": "s_intersects", "args": [{"property": "geom"}, {"bbox": [1, 2]}]}'),
+    (CQL2_JSON, '{"op": "=", "args": [{"property": "x"}, {"date": "not a date"}]}'),
+    (CQL2_JSON, '{"args": []}'),
+    (CQL2_JSON, deep),
+    (CQL2_JSON, '{"op": "=", "args": ["' + "x" * 70_000 + '", 1]}'),
+]
+
+
+def assert_ogc_exception(answer: requests.Response, what) -> None:
+    assert 400 <= answer.status_code < 500, (what, answer.status_code, answer.text[:300])
+    assert answer.headers["Content-Type"].startswith("application/json"), what
+    body = answer.json()
+    assert body["code"] and body["description"], (what, body)
+    # English / Polish
+    assert " / " in body["description"], (what, body)
+
+
+@pytest.mark.parametrize("params", BAD_QUERIES, ids=lambda p: json.dumps(p)[:60])
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_bad_query_is_a_4xx(api: str, collection: str, params: dict) -> None:
+    answer = requests.get(f"{api}/collections/{collection}/items", params=params, timeout=60)
+    assert_ogc_exception(answer, (collection, params))
+
+
+@pytest.mark.parametrize("query", REPEATED)
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_repeated_parameter_is_a_400_naming_it(api: str, collection: str, query: str) -> None:
+    query = query.format(prop=COLLECTIONS[collection][0])
+    answer = requests.get(f"{api}/collections/{collection}/items?{query}", timeout=60)
+    assert_ogc_exception(answer, query)
+    assert answer.status_code == 400
+    assert query.split("=")[0] in answer.json()["description"]
+
+
+@pytest.mark.parametrize("content_type, body", BAD_BODIES, ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_bad_post_query_is_a_4xx(api: str, collection: str, content_type, body: str) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    answer = requests.post(
+        f"{api}/collections/{collection}/items",
+        data=body.encode(),
+        headers=headers,
+        timeout=60,
+    )
+    assert_ogc_exception(answer, (collection, content_type, body[:80]))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"crs": "http://www.opengis.net/def/crs/EPSG/0/9999"}, {"skipGeometry": "1x"}, {"x": "1"}],
+)
+@pytest.mark.parametrize("collection", [c for c, (_, item) in COLLECTIONS.items() if item])
+def test_bad_item_query_is_a_4xx(api: str, collection: str, query: dict) -> None:
+    item = COLLECTIONS[collection][1]
+    answer = requests.get(f"{api}/collections/{collection}/items/{item}", params=query, timeout=60)
+    assert_ogc_exception(answer, (collection, query))
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_collections_are_read_only(api: str, method: str) -> None:
+    answer = requests.request(
+        method, f"{api}/collections/gminy/items/1261011", data="{}", timeout=60
+    )
+    assert_ogc_exception(answer, method)
+    assert answer.status_code == 405
+
+
+BAD_TILES = [
+    ("WebMercatorQuad", "a", "1", "1", {}),
+    ("WebMercatorQuad", "1.5", "0", "0", {}),
+    ("WebMercatorQuad", "-1", "0", "0", {}),
+    ("WebMercatorQuad", "99999999999999999999", "1", "1", {}),
+    ("WebMercatorQuad", "5", "32", "0", {}),
+    ("WebMercatorQuad", "5", "0", "-1", {}),
+    ("WebMercatorQuad", "5", "x", "0", {}),
+    ("WebMercatorQuad", "19", "0", "0", {}),
+    ("NoSuchMatrixSet", "5", "10", "17", {}),
+    ("WebMercatorQuad", "5", "10", "17", {"f": "json"}),
+    ("WebMercatorQuad", "5", "10", "17", {"f": "png"}),
+    ("WebMercatorQuad", "5", "10", "17", {"no_such_parameter": "1"}),
+]
+
+
+@pytest.mark.parametrize("tms, z, row, col, params", BAD_TILES, ids=lambda v: str(v))
+@pytest.mark.parametrize("collection", TILED)
+def test_bad_tile_is_a_4xx(api: str, collection: str, tms, z, row, col, params) -> None:
+    url = f"{api}/collections/{collection}/tiles/{tms}/{z}/{row}/{col}"
+    assert_ogc_exception(requests.get(url, params=params, timeout=60), (collection, url, params))
+    again = requests.get(f"{url}?f=mvt&f=mvt", timeout=60)
+    assert_ogc_exception(again, (collection, url, "f twice"))
+
+
+# --- what works ------------------------------------------------------------------------------
+
+
+def test_config_one_database_block_for_every_provider() -> None:
+    """pygeoapi's loader takes the YAML anchors and ${VAR} substitution together."""
+    from pygeoapi.util import yaml_load
+
+    env = {
+        "KMZB_DB_HOST": "db.example",
+        "KMZB_DB_PORT": "6543",
+        "KMZB_DB_NAME": "name",
+        "KMZB_DB_USER": "user",
+        "KMZB_DB_PASSWORD": "p@ss:w}rd",
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        with CONFIG_FILE.open(encoding="utf-8") as handle:
+            config = yaml_load(handle)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    text = CONFIG_FILE.read_text(encoding="utf-8")
+    assert text.count("${KMZB_DB_PASSWORD}") == 1  # written once, shared by aliases
+    providers = [
+        provider
+        for resource in config["resources"].values()
+        for provider in resource.get("providers", [])
+    ]
+    features = [p for p in providers if p["type"] == "feature"]
+    assert {r for r, v in config["resources"].items() if v["type"] == "collection"} == set(
+        COLLECTIONS
+    )
+    assert len(features) == len(COLLECTIONS)
+    assert all(p["name"] == "kmzb.providers.postgis.PostGISProvider" for p in features)
+    for provider in providers:
+        assert provider["data"] == {
+            "host": "db.example",
+            "port": 6543,
+            "dbname": "name",
+            "user": "user",
+            "password": "p@ss:w}rd",
+            "search_path": ["kmzb", "public"],
+        }
+
+
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_geojson_is_application_geo_json(api: str, collection: str) -> None:
+    url = f"{api}/collections/{collection}/items"
+    for params in ({"f": "json", "limit": 2}, {"limit": 2}):
+        answer = requests.get(url, params=params, timeout=60)
+        assert answer.status_code == 200, answer.text[:300]
+        assert answer.headers["Content-Type"] == "application/geo+json", params
+        assert answer.json()["type"] == "FeatureCollection"
+    prop, item = COLLECTIONS[collection]
+    posted = requests.post(
+        url,
+        params={"limit": 2},
+        data=json.dumps({"op": "isNull", "args": [{"property": prop}]}),
+        headers={"Content-Type": CQL2_JSON},
+        timeout=60,
+    )
+    assert posted.status_code == 200, posted.text[:300]
+    assert posted.headers["Content-Type"] == "application/geo+json"
+    if item:
+        for params in ({"f": "json"}, {}):
+            one = requests.get(f"{url}/{item}", params=params, timeout=60)
+            assert one.status_code == 200
+            assert one.headers["Content-Type"] == "application/geo+json"
+            assert one.json()["id"] == item
+    # an error stays an OGC exception in JSON
+    assert (
+        requests.get(url, params={"limit": "x"}, timeout=60)
+        .headers["Content-Type"]
+        .startswith("application/json")
+    )
+
+
+def test_skip_geometry_on_one_item(api: str) -> None:
+    url = f"{api}/collections/police-units/items/KMP-1261"
+    whole = requests.get(url, params={"f": "json"}, timeout=60).json()
+    bare = requests.get(url, params={"f": "json", "skipGeometry": "true"}, timeout=60)
+    assert bare.status_code == 200
+    assert bare.json()["geometry"] is None
+    assert whole["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert bare.json()["properties"] == whole["properties"]
+    kept = requests.get(url, params={"f": "json", "skipGeometry": "false"}, timeout=60).json()
+    assert kept["geometry"] == whole["geometry"]
+
+
+def test_well_formed_datetime_on_a_collection_without_time_is_ignored(api: str) -> None:
+    url = f"{api}/collections/wojewodztwa/items"
+    plain = requests.get(url, params={"resulttype": "hits"}, timeout=60).json()
+    dated = requests.get(
+        url, params={"resulttype": "hits", "datetime": "2025-01-01/2025-12-31"}, timeout=60
+    )
+    assert dated.status_code == 200
+    assert dated.json()["numberMatched"] == plain["numberMatched"] == 16
+
+
+def test_huge_limit_is_capped_not_refused(api: str) -> None:
+    """OGC API Features: a limit above the server's maximum is not an error."""
+    answer = requests.get(
+        f"{api}/collections/gminy/items",
+        params={"limit": str(10**30), "skipGeometry": "true"},
+        timeout=120,
+    )
+    assert answer.status_code == 200
+    assert answer.json()["numberReturned"] == 2477
+
+
+def _tile_features(path: Path, z: int, x: int, y: int) -> list[dict]:
+    out = subprocess.run(
+        ["ogr2ogr", "-f", "GeoJSONSeq", "/vsistdout/", str(path)]
+        + ["-oo", f"Z={z}", "-oo", f"X={x}", "-oo", f"Y={y}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [json.loads(line.strip("\x1e")) for line in out.splitlines() if line.strip()]
+
+
+def test_crime_rate_tiles_carry_numbers(api: str, db_url: str, tmp_path: Path) -> None:
+    answer = requests.get(
+        f"{api}/collections/crime-rates/tiles/WebMercatorQuad/5/10/17",
+        params={"f": "mvt"},
+        timeout=60,
+    )
+    assert answer.status_code == 200
+    (tmp_path / "r.pbf").write_bytes(answer.content)
+    units = {
+        u["properties"]["teryt"]: u["properties"]
+        for u in _tile_features(tmp_path / "r.pbf", 5, 17, 10)
+    }
+    krakow = units["1261"]
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT total_per_10k::float8, detection_rate::float8, traffic_per_10k::float8 "
+            "FROM kmzb.public_crime_rates_latest WHERE teryt = %s",
+            ("1261",),
+        ).fetchone()
+    for name, expected in zip(
+        ("total_per_10k", "detection_rate", "traffic_per_10k"), row, strict=True
+    ):
+        assert isinstance(krakow[name], float), (name, krakow[name])
+        assert krakow[name] == pytest.approx(expected), name
+    assert isinstance(krakow["population"], int) and isinstance(krakow["year"], int)
+
+
+@pytest.mark.parametrize("collection", TILED)
+def test_tiles_mvt_canonical_pbf_accepted_no_f_answers(api: str, collection: str) -> None:
+    metadata = requests.get(
+        f"{api}/collections/{collection}/tiles", params={"f": "json"}, timeout=60
+    )
+    hrefs = [link["href"] for link in metadata.json()["links"]]
+    tile_links = [h for h in hrefs if "{tileMatrix}" in h]
+    assert tile_links and all(h.endswith("?f=mvt") for h in tile_links), tile_links
+    assert not any("f=pbf" in h for h in hrefs)
+    url = f"{api}/collections/{collection}/tiles/WebMercatorQuad/5/10/17"
+    answers = []
+    for params in ({"f": "mvt"}, {"f": "pbf"}, {}):
+        tile = requests.get(url, params=params, timeout=60)
+        # threats has no reports in this module's database: an empty tile is a 204
+        assert tile.status_code == (204 if collection == "threats" else 200), tile.text[:200]
+        assert tile.headers["Content-Type"] == "application/vnd.mapbox-vector-tile"
+        answers.append((tile.status_code, tile.content))
+    accept = requests.get(url, headers={"Accept": "application/vnd.mapbox-vector-tile"}, timeout=60)
+    answers.append((accept.status_code, accept.content))
+    assert len(set(answers)) == 1
