@@ -109,6 +109,7 @@ def create_app():
     from pygeoapi.flask_app import APP
 
     from kmzb.service import conformance, csv_safety, faults, query_checks, security
+    from kmzb.service.basemap import basemap
     from kmzb.service.pages import install as install_pages
     from kmzb.service.routes import routes
     from kmzb.service.web import web
@@ -125,6 +126,7 @@ def create_app():
     APP.register_blueprint(routes)
     APP.register_blueprint(web)
     APP.register_blueprint(wms)
+    APP.register_blueprint(basemap)
     return APP
 
 

