@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -431,25 +430,34 @@ def test_readme_zoom_of_single_reports_holds(app: str) -> None:
     assert _readme_number(r"`zagrozenia_punkty` at scales larger than 1:([\d,]+)") == scale
 
 
+def _shell_lines() -> list[str]:
+    """The lines of the README's ```sh blocks, in order."""
+    blocks = re.findall(r"```sh\n(.*?)```", README, re.S)
+    return [line for block in blocks for line in block.splitlines()]
+
+
 def test_readme_assigns_tokens_and_references_before_use() -> None:
-    """Every $NAME a README command uses is assigned in an earlier line."""
-    assigned: set[str] = {"PWD", "HOME"}
-    for line in README.splitlines():
+    """Every $NAME a README command uses is assigned in an earlier line (or earlier on
+    its own line); the environment's settings (KMZB_*, DATABASE_URL, PG*) excepted."""
+    assigned: set[str] = {"PWD", "HOME", "PATH"}
+    for line in _shell_lines():
         for used in re.findall(r"\$\{?([A-Z][A-Z_0-9]*)\}?", line):
-            if used not in assigned and not re.match(r"KMZB_|DATABASE_URL|PG", used):
-                # an assignment on the same line before the use also counts
-                before = line.split("$" + used)[0].split("${" + used)[0]
-                assert re.search(rf"\b{used}=", before), f"${used} used before it is set: {line}"
+            if used in assigned or re.match(r"KMZB_|DATABASE_URL|PG|XDG_", used):
+                continue
+            before = line.split("$" + used)[0].split("${" + used)[0]
+            assert re.search(rf"\b{used}=", before), f"${used} used before it is set: {line}"
         assigned.update(re.findall(r"(?:^|[\s;(])([A-Z][A-Z_0-9]*)=", line))
 
 
 def test_readme_has_no_sample_reference_a_reader_must_replace() -> None:
     """References in commands come from a command (REF=$(...)), not a sample that
     exists on nobody's database; dates in commands from `date`."""
-    for line in README.splitlines():
-        if line.startswith("curl") or " curl " in line:
-            assert not re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", line), line
-            assert not re.search(r"(from|to)=20\d\d-\d\d-\d\d", line), line
+    for line in _shell_lines():
+        if line.lstrip().startswith("#"):
+            continue  # an answer shown as a comment
+        assert not re.search(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\b", line), line
+        assert not re.search(r"(from|to)=20\d\d-\d\d-\d\d", line), line
+        assert not re.search(r'"event_date": ?"20\d\d', line), line
 
 
 def test_readme_says_the_threats_layer_is_empty_until_reports_arrive() -> None:
@@ -458,8 +466,11 @@ def test_readme_says_the_threats_layer_is_empty_until_reports_arrive() -> None:
     assert '"demo"' in cli or "'demo'" in cli
 
 
-def test_data_folder_readme_names_files_and_sources() -> None:
-    data_readme = Path(PROJECT_ROOT / "data" / "README.md").read_text(encoding="utf-8")
-    assert "data/README.md" in README
-    for name in re.findall(r"`([\w.-]+\.(?:gpkg|csv|zip|json|gz|xz|7z))`", data_readme):
-        assert name in README or name in data_readme
+def test_readme_names_every_file_of_the_data_folder() -> None:
+    """The README's list of the data folder is data/README.md's, and the files exist."""
+    data_readme = (PROJECT_ROOT / "data" / "README.md").read_text(encoding="utf-8")
+    shipped = re.findall(r"^\| ([\w/.-]+\.gz) \|", data_readme, re.M)
+    assert len(shipped) >= 8, shipped
+    for name in shipped:
+        assert (PROJECT_ROOT / "data" / name).is_file(), name
+        assert f"`{name.removesuffix('.gz')}`" in README, name
