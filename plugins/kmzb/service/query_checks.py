@@ -248,11 +248,12 @@ def _cql2_json(raw: bytes) -> bytes:
 
 
 def _bbox_literals_as_polygons(node):
-    """CQL2-JSON `{"bbox": [minx, miny, maxx, maxy]}` as the polygon it stands for.
+    """CQL2-JSON as pygeofilter 0.3 reads it right.
 
-    pygeofilter 0.3 builds its Envelope(x1, x2, y1, y2) from the list in the list's
-    order, so it filters by another box (miny taken as maxx); a GeoJSON polygon is
-    read right."""
+    `{"bbox": [minx, miny, maxx, maxy]}` becomes the polygon it stands for
+    (pygeofilter builds its Envelope(x1, x2, y1, y2) in the list's order, so it
+    filtered by another box); `between` with CQL2 1.0's three arguments gets the
+    draft's [value, [low, high]] that pygeofilter parses."""
     if isinstance(node, list):
         return [_bbox_literals_as_polygons(child) for child in node]
     if not isinstance(node, dict):
@@ -265,7 +266,16 @@ def _bbox_literals_as_polygons(node):
         x1, y1, x2, y2 = box[0], box[1], box[half], box[half + 1]
         ring = [[x1, y1], [x2, y1], [x2, y2], [x1, y2], [x1, y1]]
         return {"type": "Polygon", "coordinates": [ring]}
-    return {key: _bbox_literals_as_polygons(value) for key, value in node.items()}
+    rewritten = {key: _bbox_literals_as_polygons(value) for key, value in node.items()}
+    args = rewritten.get("args")
+    if (
+        str(rewritten.get("op", "")).lower() == "between"
+        and isinstance(args, list)
+        and len(args) == 3
+    ):
+        # CQL2 1.0: [value, low, high]; pygeofilter 0.3 reads the draft's [value, [low, high]]
+        rewritten["args"] = [args[0], [args[1], args[2]]]
+    return rewritten
 
 
 def _check_items(resource: dict) -> None:
