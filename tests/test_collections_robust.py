@@ -364,3 +364,35 @@ def test_tiles_mvt_canonical_pbf_accepted_no_f_answers(api: str, collection: str
     accept = requests.get(url, headers={"Accept": "application/vnd.mapbox-vector-tile"}, timeout=60)
     answers.append((accept.status_code, accept.content))
     assert len(set(answers)) == 1
+
+
+def _parameter_names(document: dict, operation: dict) -> set[str]:
+    names = set()
+    for parameter in operation.get("parameters", []):
+        ref = parameter.get("$ref")
+        if ref and ref.startswith("#/components/parameters/"):
+            parameter = document["components"]["parameters"][ref.rsplit("/", 1)[1]]
+        elif ref:  # not bundled (yet): the name ends the reference
+            parameter = {"name": ref.rsplit("/", 1)[1]}
+        names.add(parameter["name"])
+    return names
+
+
+def test_openapi_declares_what_the_checks_accept(api: str) -> None:
+    """The items operations declare the parameters the checks take, and no free-form
+    "any other parameter" (an unknown one is a 400)."""
+    from kmzb.service.query_checks import ITEM_PARAMETERS, ITEMS_PARAMETERS
+
+    document = requests.get(f"{api}/openapi", params={"f": "json"}, timeout=60).json()
+    for collection in COLLECTIONS:
+        items = document["paths"][f"/collections/{collection}/items"]["get"]
+        names = _parameter_names(document, items)
+        queryables = requests.get(
+            f"{api}/collections/{collection}/queryables", params={"f": "json"}, timeout=60
+        ).json()["properties"]
+        accepted = ITEMS_PARAMETERS | set(queryables) | {"resultType"}
+        assert "vendorSpecificParameters" not in names, collection
+        assert names <= accepted, (collection, names - accepted)
+        assert ITEMS_PARAMETERS - {"resulttype"} <= names, (collection, ITEMS_PARAMETERS - names)
+        item = document["paths"][f"/collections/{collection}/items/{{featureId}}"]["get"]
+        assert _parameter_names(document, item) - {"featureId"} == ITEM_PARAMETERS, collection
