@@ -396,3 +396,21 @@ def test_openapi_declares_what_the_checks_accept(api: str) -> None:
         assert ITEMS_PARAMETERS - {"resulttype"} <= names, (collection, ITEMS_PARAMETERS - names)
         item = document["paths"][f"/collections/{collection}/items/{{featureId}}"]["get"]
         assert _parameter_names(document, item) - {"featureId"} == ITEM_PARAMETERS, collection
+
+
+@pytest.mark.parametrize("collection", TILED)
+def test_tileset_metadata_in_every_format(api: str, collection: str) -> None:
+    """pygeoapi 0.24 failed (500) on a tileset's metadata without f and with f=tilejson."""
+    for path in ("tiles/WebMercatorQuad", "tiles/WebMercatorQuad/metadata"):
+        url = f"{api}/collections/{collection}/{path}"
+        for params in ({}, {"f": "json"}, {"f": "html"}, {"f": "jsonld"}):
+            answer = requests.get(url, params=params, timeout=60)
+            assert answer.status_code == 200, (path, params, answer.text[:200])
+        tilejson = requests.get(url, params={"f": "tilejson"}, timeout=60)
+        assert tilejson.status_code == 200, tilejson.text[:200]
+        document = tilejson.json()
+        assert document["tiles"] == [
+            f"{api}/collections/{collection}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=mvt"
+        ]
+        assert document["vector_layers"]
+        assert_ogc_exception(requests.get(url, params={"f": "xyz"}, timeout=60), (path, "xyz"))

@@ -83,6 +83,38 @@ class PostGISTileProvider(MVTPostgreSQLProvider):
     def get_tiling_schemes(self):
         return [TileMatrixSetEnum.WEBMERCATORQUAD.value]
 
+    def vector_layers(self) -> list[dict]:
+        """The tile's layers and their attributes, as TileJSON lists them."""
+        kinds = {"integer": "Number", "number": "Number", "boolean": "Boolean"}
+        fields = {name: kinds.get(f["type"], "String") for name, f in self._fields.items()}
+        return [{"id": self.table, "fields": fields}]
+
+    def get_vendor_metadata(
+        self,
+        dataset,
+        server_url,
+        layer=None,
+        tileset=None,
+        title=None,
+        description=None,
+        keywords=None,
+        **kwargs,
+    ) -> dict:
+        """TileJSON 3.0 (`?f=tilejson`), which pygeoapi 0.24's MVT provider lacks (a 500)."""
+        zoom = (self.options or {}).get("zoom") or {}
+        return {
+            "tilejson": "3.0.0",
+            "name": title or dataset,
+            "description": description or "",
+            "tiles": [
+                f"{server_url}/collections/{dataset}/tiles/{tileset or 'WebMercatorQuad'}"
+                "/{z}/{y}/{x}?f=mvt"
+            ],
+            "minzoom": int(zoom.get("min", 0)),
+            "maxzoom": int(zoom.get("max", 22)),
+            "vector_layers": self.vector_layers(),
+        }
+
     def _attribute(self, column: Column) -> sql.Composable:
         """A column as an MVT attribute: PostgreSQL's numeric has no MVT type and
         ST_AsMVT writes it as a string ("117.50"); cast to double precision it is a
@@ -126,3 +158,17 @@ class ThreatTileProvider(PostGISTileProvider):
 
     def tile_statement(self, z: int) -> sql.Composable:
         return sql.SQL(CELLS_TILE if z < self.detail_zoom else POINTS_TILE)
+
+    def vector_layers(self) -> list[dict]:
+        return [
+            {
+                "id": "threat_cells",
+                "fields": {"count": "Number", "confirmed": "Number"},
+                "maxzoom": self.detail_zoom - 1,
+            },
+            {
+                "id": "threats",
+                "fields": {"id": "String", "category": "String", "status": "String"},
+                "minzoom": self.detail_zoom,
+            },
+        ]

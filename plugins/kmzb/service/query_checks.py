@@ -47,6 +47,7 @@ MAX_FILTER_BYTES = 64 * 1024
 MAX_FILTER_DEPTH = 64
 CQL_JSON_TYPES = ("application/query-cql-json", "application/cql2+json", "application/json")
 TILE_FORMATS = ("mvt", "pbf")
+METADATA_TYPES = ("text/html", "application/json", "application/ld+json")
 INTEGER = re.compile(r"^[0-9]{1,100}$")
 
 ITEMS = re.compile(r"^/collections/(?P<cid>[^/]+)/items/?$")
@@ -432,6 +433,12 @@ def _check_tileset(resource: dict, match: re.Match) -> None:
     _no_unknown(COMMON)
     if match["tms"]:
         _tile_matrix_set(provider, match["tms"])
+        accept = request.headers.get("Accept", "")
+        if "f" not in request.args and not any(kind in accept for kind in METADATA_TYPES):
+            # pygeoapi 0.24 fails (500) on a tileset's metadata with no format asked for
+            args = MultiDict(request.args)
+            args["f"] = "json"
+            request.args = ImmutableMultiDict(args)
 
 
 def check_request() -> Response | None:
