@@ -54,11 +54,40 @@ def build_web_client() -> None:
 
 
 @pytest.fixture(scope="module")
-def web(db_url: str, server: Settings, wms: str, tmp_path_factory) -> Iterator[str]:
-    """The app under gunicorn, its /wms proxy pointed at the real QGIS Server."""
+def basemap_wms(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
+    """QGIS Server drawing the offline basemap (kmzb_basemap.qgs), places loaded."""
+    from kmzb import qgis_server
+    from kmzb.db import connection
+    from kmzb.loaders.places import load_places
+    from kmzb.service.basemap import BASEMAP_PROJECT_FILE
+
+    load_places(db_url, lambda _m: None)
+    folder = tmp_path_factory.mktemp("qgis-basemap-web")
+    service_file = qgis_server.write_service_file(
+        server, folder / "pg_service.conf", connection.database_name(db_url)
+    )
+    port = free_port()
+    process = qgis_server.start(
+        service_file, port, runtime_dir=folder / "runtime", log=folder / "server.log",
+        project=BASEMAP_PROJECT_FILE,
+    )  # fmt: skip
+    try:
+        qgis_server.wait_until_ready(process, f"http://127.0.0.1:{port}", 60)
+        yield f"http://127.0.0.1:{port}/ows/"
+    finally:
+        qgis_server.stop(process)
+
+
+@pytest.fixture(scope="module")
+def web(
+    db_url: str, server: Settings, wms: str, basemap_wms: str, tmp_path_factory
+) -> Iterator[str]:
+    """The app under gunicorn, its /wms proxy pointed at the real QGIS Server, its
+    /basemap/wms at the one drawing the offline basemap."""
     build_web_client()
     openapi = tmp_path_factory.mktemp("openapi-web") / "openapi.yml"
-    with running_app(db_url, server, openapi, {"KMZB_WMS_URL": f"{wms}/ows/"}) as base:
+    extra = {"KMZB_WMS_URL": f"{wms}/ows/", "KMZB_BASEMAP_WMS_URL": basemap_wms}
+    with running_app(db_url, server, openapi, extra) as base:
         yield base
 
 
@@ -541,3 +570,205 @@ def test_wms_proxy_passes_authorization_and_survives_an_unreachable_wms(
         wait_for_map(page)  # threats and boundaries are drawn all the same
         expect(page.locator("#filter-category option")).not_to_have_count(1)
         page.context.close()
+
+
+# --- basemaps, readability, words (issue 12) ----------------------------------------------
+
+CAPABILITIES = PROJECT_ROOT / "tests" / "fixtures" / "gugik_orto_wmts_capabilities.xml"
+GEOPORTAL = "https://mapy.geoportal.gov.pl/"
+KRAKOW_RYNEK = (19.9373, 50.0617)
+
+
+def white_png() -> bytes:
+    """A 1x1 white PNG: a tile an outside server would send."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\xff\xff")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def view_at(page: Page, lon: float, lat: float, zoom: float) -> None:
+    page.evaluate(
+        "([lon, lat, zoom]) => { const v = window.kmzb.map.getView();"
+        " v.setCenter(window.kmzb.fromLonLat([lon, lat])); v.setZoom(zoom); }",
+        [lon, lat, zoom],
+    )
+
+
+def contrast(page: Page, selector: str) -> float:
+    """WCAG contrast ratio of an element's text on its background."""
+    return page.evaluate(
+        """(selector) => {
+          const el = document.querySelector(selector); const s = getComputedStyle(el);
+          const rgb = (c) => c.match(/[0-9.]+/g).slice(0, 3).map(Number);
+          const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+            .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+          const [l1, l2] = [lum(rgb(s.color)), lum(rgb(s.backgroundColor))].sort((a, b) => b - a);
+          return (l1 + 0.05) / (l2 + 0.05);
+        }""",
+        selector,
+    )
+
+
+def test_offline_basemap_at_street_scale_in_krakow(browser: Browser, web: str, db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:  # a report at the Rynek, drawn with its pictogram
+        conn.execute(
+            """INSERT INTO kmzb.reports (public_ref, category, geom, status, police_unit,
+                                         gmina_teryt)
+               VALUES ('WEBT-PICT-OGR1', 'illegal_parking',
+                       ST_Transform(ST_SetSRID(ST_MakePoint(19.9385, 50.0612), 4326), 2180),
+                       'new', 'KMP-1261', '1261011')"""
+        )
+    for width, height, name in ((1280, 860, "desktop"), (390, 844, "phone")):
+        page = new_page(browser, web, width, height)
+        basemap_images: list[str] = []
+        pictograms: list[str] = []
+        page.on(
+            "response",
+            lambda r, images=basemap_images, shown=pictograms: (
+                images.append(r.headers.get("content-type", ""))
+                if "/basemap/wms?" in r.url and r.status == 200
+                else shown.append(r.url)
+                if "/map/pictograms/" in r.url and r.status == 200
+                else None
+            ),
+        )
+        page.goto("/map/")
+        status = page.locator("#basemap-status")
+        expect(status).to_have_attribute("data-basemap", "kmzb")
+        expect(status).to_contain_text("Mapa podkładowa: Mapa KMZB")
+        expect(page.locator("#basemap-attribution")).to_contain_text("GeoNames")
+        page.evaluate("() => { window.kmzb.map.getView().setZoom(17.5); }")
+        view_at(page, *KRAKOW_RYNEK, 17.5)
+        wait_for_map(page)
+        expect(status).to_have_attribute("data-state", "ok")
+        assert any(kind.startswith("image/png") for kind in basemap_images), basemap_images
+        # street scale: the choropleth is gone, the report carries its pictogram
+        expect(page.locator("#legend-choropleth-fade")).to_have_attribute("data-opacity", "0")
+        page.wait_for_function("() => document.getElementById('map').dataset.rendered")
+        for _ in range(50):
+            if any("illegal_parking.svg" in u for u in pictograms):
+                break
+            page.wait_for_timeout(100)
+        assert any("illegal_parking.svg" in u for u in pictograms), pictograms
+        shot(page, f"basemap-krakow-street-{name}")
+        assert page.outside_requests == []  # type: ignore[attr-defined]
+        page.context.close()
+
+
+def test_switching_basemaps_wmts_from_capabilities_and_falling_back(
+    browser: Browser, web: str
+) -> None:
+    xml = CAPABILITIES.read_text(encoding="utf-8")
+    page = new_page(browser, web)
+    tiles: list[str] = []
+
+    def geoportal(route) -> None:
+        if "REQUEST=GetCapabilities" in route.request.url:
+            route.fulfill(status=200, content_type="application/xml", body=xml)
+        else:  # no network here: every GUGiK tile fails
+            tiles.append(route.request.url)
+            route.abort()
+
+    page.route(f"{GEOPORTAL}**", geoportal)
+    page.route(
+        "https://tile.openstreetmap.org/**",
+        lambda route: route.fulfill(status=200, content_type="image/png", body=white_png()),
+    )
+    page.goto("/map/")
+    status = page.locator("#basemap-status")
+    expect(status).to_have_attribute("data-basemap", "kmzb")
+
+    # the layer OpenLayers builds from GUGiK's capabilities, in both tile matrix sets
+    built = page.evaluate(
+        """(xml) => ['EPSG:2180', 'EPSG:3857'].map((set) => {
+          const s = window.kmzb.wmtsSource(xml, 'ORTOFOTOMAPA', set); const g = s.getTileGrid();
+          return { projection: s.getProjection().getCode(), levels: g.getResolutions().length,
+                   origin: g.getOrigin(0), tile: g.getTileSize(0), layer: s.getLayer(),
+                   matrix: g.getMatrixIds()[3], url: s.getUrls()[0], format: s.getFormat() };
+        })""",
+        xml,
+    )
+    puwg, mercator = built
+    assert puwg["projection"] == "EPSG:2180" and puwg["levels"] == 17
+    assert puwg["origin"] == [100000, 850000]  # "850000.0 100000.0" is northing, easting
+    assert puwg["tile"] in (512, [512, 512]) and puwg["matrix"] == "EPSG:2180:3"
+    assert mercator["projection"] == "EPSG:3857" and mercator["levels"] == 20
+    assert mercator["origin"] == [-20037508.342787, 20037508.342787]
+    assert mercator["tile"] in (256, [256, 256]) and mercator["layer"] == "ORTOFOTOMAPA"
+    assert mercator["url"].startswith(f"{GEOPORTAL}wss/service/PZGIK/ORTO/WMTS/StandardResolution")
+    assert mercator["format"] == "image/jpeg"
+
+    # the switcher: the orthophoto from its capabilities, whose tiles fail -> the offline map
+    view_at(page, *KRAKOW_RYNEK, 15)
+    page.get_by_label("Ortofotomapa (Geoportal, GUGiK)").check()
+    expect(status).to_have_attribute("data-state", "fallback", timeout=20_000)
+    expect(status).to_have_attribute("data-basemap", "kmzb")
+    expect(status).to_contain_text("nie wczytała się")
+    expect(page.get_by_label("Mapa KMZB (granice i nazwy)")).to_be_checked()
+    assert tiles and all("epsg%3a3857" in u.lower() or "epsg:3857" in u.lower() for u in tiles)
+    shot(page, "basemap-fallback")
+    # OpenStreetMap tiles arrive: it stays, with its attribution and usage policy
+    page.get_by_label("OpenStreetMap").check()
+    expect(status).to_have_attribute("data-state", "ok")
+    expect(status).to_have_attribute("data-basemap", "osm")
+    expect(page.locator("#basemap-attribution")).to_contain_text("OpenStreetMap")
+    expect(page.locator("#basemap-attribution a[href*='osmfoundation']")).to_be_visible()
+    page.reload()  # the choice is remembered
+    expect(status).to_have_attribute("data-basemap", "osm")
+    page.locator("#lang").click()
+    expect(status).to_contain_text("Basemap: OpenStreetMap")
+    page.context.close()
+
+
+def test_english_page_names_layers_in_english_and_phone_tabs_fit(
+    browser: Browser, web: str
+) -> None:
+    page = new_page(browser, web, width=360, height=780)
+    page.goto("/map/")
+    expect(page.locator("#wms-status")).to_contain_text("Warstwy WMS z serwera map QGIS")
+    page.locator("#lang").click()
+    expect(page.locator("#wms-layers")).to_contain_text("Crime per 10,000 inhabitants – counties")
+    expect(page.locator("#wms-layers")).not_to_contain_text("Przestępczość")
+    # the language button: readable, also under the pointer (WCAG AA: 4.5:1)
+    assert contrast(page, "#lang") >= 4.5
+    page.locator("#lang").hover()
+    assert contrast(page, "#lang") >= 4.5
+    # a phone: all five tabs at a glance, none cut off, nothing wider than the screen
+    for tab in ("map", "report", "check", "area", "police"):
+        box = page.locator(f"#tab-{tab}").bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 360, (tab, box)
+        expect(page.locator(f"#tab-{tab}")).to_be_in_viewport(ratio=1)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    shot(page, "phone-tabs-en")
+    page.context.close()
+
+
+def test_the_form_says_where_the_point_is_in_words(browser: Browser, web: str) -> None:
+    page = new_page(browser, web)
+    page.goto("/map/#report")
+    view_at(page, *KRAKOW_RYNEK, 16)
+    wait_for_map(page)
+    page.locator("#report-use-center").click()
+    location = page.locator("#report-location")
+    expect(location).to_contain_text("Wybrano: Kraków (")
+    expect(location).to_contain_text("gmina Kraków, powiat Kraków")
+    expect(location.locator(".coords")).to_contain_text("współrzędne: 50.06")
+    page.locator("#lang").click()
+    expect(location).to_contain_text("Chosen: Kraków (")
+    expect(location.locator(".coords")).to_contain_text("coordinates: 50.06")
+    shot(page, "report-place-in-words")
+    page.context.close()

@@ -24,6 +24,8 @@ await build({
 });
 copyFileSync('src/index.html', 'dist/index.html');
 copyFileSync('src/favicon.svg', 'dist/favicon.svg');
+// the 24 category pictograms (QGIS's SVGs as the WMS project draws them, in white)
+cpSync('src/pictograms', 'dist/pictograms', { recursive: true });
 
 // --- pygeoapi's pages ------------------------------------------------------------
 const PAGES = 'dist/pygeoapi';

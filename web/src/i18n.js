@@ -1,6 +1,14 @@
 // Polish by default, English on request; the choice is kept in localStorage.
 const TEXTS = {
   pl: {
+    basemap_legend: 'Mapa podkładowa', basemap_in_use: 'Mapa podkładowa: {name}.',
+    basemap_fallback: 'Mapa „{failed}” nie wczytała się (brak połączenia?). Pokazano: {current}.',
+    basemap_down: 'Mapa podkładowa jest chwilowo niedostępna; zagrożenia i granice są widoczne.',
+    basemap_source: 'Źródło', basemap_policy: 'zasady korzystania',
+    legend_pictograms: 'Po przybliżeniu do ulic: piktogram kategorii na kolorze statusu',
+    legend_fade: 'Statystyka jest półprzezroczysta i znika w skali ulic, by było widać mapę podkładową.',
+    location_near: '{place} ({distance} od punktu)', location_in_gmina: 'gmina {gmina}, {powiat}',
+    location_coords: 'współrzędne: {lat}, {lon}', location_abroad: 'poza granicami gmin Polski',
     skip: 'Przejdź do treści', title: 'Krajowa Mapa Zagrożeń Bezpieczeństwa', tabs: 'Sekcje',
     tab_map: 'Mapa', tab_report: 'Zgłoś zagrożenie', tab_check: 'Sprawdź zgłoszenie',
     tab_area: 'Czy w mojej okolicy jest bezpiecznie?', tab_police: 'Panel Policji',
@@ -66,6 +74,14 @@ const TEXTS = {
     citizen: 'mieszkaniec', partner: 'partner', police: 'Policja',
   },
   en: {
+    basemap_legend: 'Basemap', basemap_in_use: 'Basemap: {name}.',
+    basemap_fallback: 'The “{failed}” basemap did not load (no connection?). Showing: {current}.',
+    basemap_down: 'The basemap is unavailable right now; threats and boundaries are shown.',
+    basemap_source: 'Source', basemap_policy: 'usage policy',
+    legend_pictograms: 'At street level: the category pictogram on the status colour',
+    legend_fade: 'The statistics are semi-transparent and fade out at street level, so the basemap shows through.',
+    location_near: '{place} ({distance} from the point)', location_in_gmina: 'gmina {gmina}, {powiat}',
+    location_coords: 'coordinates: {lat}, {lon}', location_abroad: 'outside Poland\'s gminy',
     skip: 'Skip to content', title: 'National Safety Threat Map', tabs: 'Sections',
     tab_map: 'Map', tab_report: 'Report a threat', tab_check: 'Check a report',
     tab_area: 'Is my area safe?', tab_police: 'Police panel',
@@ -182,3 +198,12 @@ export function formatDate(value) {
     ? { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Europe/Warsaw' }
     : { dateStyle: 'medium' });
 }
+
+// QGIS Server's layer titles are Polish; the page names them in English itself.
+const WMS_TITLES_EN = {
+  przestepczosc_powiaty: 'Crime per 10,000 inhabitants – counties',
+  przestepczosc_wojewodztwa: 'Crime per 10,000 inhabitants – voivodeships',
+  wojewodztwa: 'Voivodeships', powiaty: 'Counties (powiaty)', gminy: 'Communes (gminy)',
+  zagrozenia_punkty: 'Reported threats', zagrozenia_siatka: 'Density of reports',
+};
+export function wmsTitle(name, title) { return lang === 'en' ? (WMS_TITLES_EN[name] || title) : title; }

@@ -1,5 +1,6 @@
 // KMZB web client: wires the tabs, the language switch and the panels to the map.
 import 'ol/ol.css';
+import { fromLonLat } from 'ol/proj.js';
 import './style.css';
 import { applyTexts, setLang, currentLang, onLangChange } from './i18n.js';
 import { getJson } from './api.js';
@@ -12,6 +13,7 @@ import { setupReport, setReportPoint, fillCategories } from './report.js';
 import { setupCheck, checkReference } from './check.js';
 import { setupArea, setAreaPoint, setAreaUnit } from './area.js';
 import { setupPolice } from './police.js';
+import { setupBasemaps, useBasemap, currentBasemap, wmtsSource } from './basemap.js';
 
 const TABS = ['map', 'report', 'check', 'area', 'police'];
 let active = 'map';
@@ -115,7 +117,9 @@ function start() {
   showTab(TABS.includes(hash) ? hash : 'map');
   loadCategories().catch(() => {});
   loadWms();
-  window.kmzb = { map }; // for the browser console and tests
+  setupBasemaps(map);
+  // for the browser console and tests
+  window.kmzb = { map, useBasemap, currentBasemap, wmtsSource, fromLonLat };
 }
 
 start();

@@ -18,9 +18,9 @@ import { circular } from 'ol/geom/Polygon.js';
 import { bbox as bboxStrategy } from 'ol/loadingstrategy.js';
 import { createXYZ } from 'ol/tilegrid.js';
 import { fromLonLat, toLonLat, transformExtent } from 'ol/proj.js';
-import { Style, Fill, Stroke, Circle as CircleStyle, Text } from 'ol/style.js';
+import { Style, Fill, Stroke, Circle as CircleStyle, Text, Icon } from 'ol/style.js';
 import { defaults as defaultControls, ScaleLine } from 'ol/control.js';
-import { t, pick, currentLang, formatDate, onLangChange } from './i18n.js';
+import { t, pick, currentLang, formatDate, onLangChange, wmsTitle } from './i18n.js';
 
 // tiles of 512 px: a tile of zoom z is drawn at view zoom z + 1, so single reports
 // (tile zoom 14 and up) show from view zoom 15
@@ -31,6 +31,13 @@ export const STATUS_COLORS = {
   unconfirmed: '#6b6b6b', eliminated: '#6b6b6b', forwarded: '#6b6b6b', joke_or_mistake: '#6b6b6b',
 };
 const POLAND = { center: [19.4, 52.0], zoom: 6 };
+// Street scale: reports drawn with their category's pictogram (the 24 of the WMS
+// project, served from web/src/pictograms), the choropleth gone.
+export const PICTOGRAM_ZOOM = 17;
+// The choropleth's opacity: CHOROPLETH_OPACITY up to FADE_FROM, then down to nothing
+// at PICTOGRAM_ZOOM, so the basemap shows through where streets matter.
+const CHOROPLETH_OPACITY = 0.6;
+const FADE_FROM = 13;
 
 const state = {
   category: '', from: '', to: '', pick: null, categories: {},
@@ -38,7 +45,8 @@ const state = {
 
 // --- styles ---------------------------------------------------------------
 const boundaryStyles = {
-  wojewodztwo: new Style({ fill: new Fill({ color: '#ffffff' }), stroke: new Stroke({ color: '#4a4a4a', width: 1.4 }) }),
+  // no fill: the basemap shows through (issue 12)
+  wojewodztwo: new Style({ stroke: new Stroke({ color: '#4a4a4a', width: 1.4 }) }),
   powiat: new Style({ stroke: new Stroke({ color: '#9a9a9a', width: 0.6 }) }),
 };
 const pointStyles = {};
@@ -71,11 +79,36 @@ function cellStyle(count) {
 }
 function dateFilterOn() { return Boolean(state.from || state.to); }
 
-function threatStyle(feature) {
+const pictogramStyles = {};
+function pictogramStyle(status, category) {
+  const key = `${status}|${category}`;
+  if (!pictogramStyles[key]) {
+    pictogramStyles[key] = [
+      new Style({
+        image: new CircleStyle({
+          radius: 12,
+          fill: new Fill({ color: STATUS_COLORS[status] || '#6b6b6b' }),
+          stroke: new Stroke({ color: '#ffffff', width: 2 }),
+        }),
+      }),
+      new Style({ image: new Icon({ src: `pictograms/${category}.svg`, width: 15, height: 15 }) }),
+    ];
+  }
+  return pictogramStyles[key];
+}
+const pictogramResolution = () => map.getView().getResolutionForZoom(PICTOGRAM_ZOOM - 0.5);
+
+function reportStyle(feature, resolution) {
+  const category = feature.get('category');
+  if (resolution <= pictogramResolution() && category) return pictogramStyle(feature.get('status'), category);
+  return pointStyle(feature.get('status'));
+}
+
+function threatStyle(feature, resolution) {
   if (feature.get('layer') === 'threat_cells') return cellStyle(feature.get('count') || 0);
   if (dateFilterOn()) return null; // the filtered features layer draws them
   if (state.category && feature.get('category') !== state.category) return null;
-  return pointStyle(feature.get('status'));
+  return reportStyle(feature, resolution);
 }
 
 // --- layers ---------------------------------------------------------------
@@ -128,7 +161,7 @@ const filtered = new VectorLayer({
   source: filteredSource,
   minZoom: DETAIL_ZOOM,
   visible: false,
-  style: (feature) => pointStyle(feature.get('status')),
+  style: reportStyle,
   zIndex: 21,
 });
 
@@ -266,6 +299,7 @@ export function setFilters({ category, from, to }) {
 export function setThreatsVisible(visible) {
   threats.setVisible(visible);
   filtered.setVisible(visible && dateFilterOn());
+  document.getElementById('legend').hidden = !visible; // the legend follows the layers
 }
 export function setBoundariesVisible(visible) { boundaries.setVisible(visible); }
 
@@ -336,30 +370,58 @@ export async function loadWms() {
         params: { LAYERS: info.name, FORMAT: 'image/png', TRANSPARENT: true, VERSION: '1.3.0', TILED: true },
         transition: 0,
       }),
-      opacity: 0.75,
+      opacity: CHOROPLETH_OPACITY,
       visible: index === 0,
       zIndex: 5 + index,
     });
+    wmsLayers.push(layer);
     map.addLayer(layer);
     const id = `wms-${index}`;
     const label = document.createElement('label');
-    label.innerHTML = `<input type="checkbox" id="${id}" data-wms-layer="${escapeHtml(info.name)}" ${index === 0 ? 'checked' : ''}> <span>${escapeHtml(info.title)}</span>`;
+    label.innerHTML = `<input type="checkbox" id="${id}" data-wms-layer="${escapeHtml(info.name)}" ${index === 0 ? 'checked' : ''}> <span data-wms-title="${escapeHtml(info.name)}">${escapeHtml(wmsTitle(info.name, info.title))}</span>`;
     box.append(label);
     const figure = document.createElement('figure');
     figure.hidden = index !== 0;
     const params = new URLSearchParams({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', FORMAT: 'image/png', LAYER: info.name, SLD_VERSION: '1.1.0' });
-    figure.innerHTML = `<figcaption>${escapeHtml(info.title)}</figcaption><img alt="${escapeHtml(t('legend'))}: ${escapeHtml(info.title)}" src="/wms?${params}">`;
+    figure.innerHTML = `<figcaption data-wms-title="${escapeHtml(info.name)}">${escapeHtml(wmsTitle(info.name, info.title))}</figcaption><img alt="${escapeHtml(t('legend'))}: ${escapeHtml(wmsTitle(info.name, info.title))}" src="/wms?${params}">`;
+    figure.dataset.wmsLayer = info.name;
     legend.append(figure);
     label.querySelector('input').addEventListener('change', (event) => {
       layer.setVisible(event.target.checked);
       figure.hidden = !event.target.checked;
     });
+    wmsTitles[info.name] = info.title;
+  });
+  fadeChoropleth();
+}
+
+const wmsLayers = [];
+const wmsTitles = {};
+// semi-transparent, fading out towards street scale (hidden there: the basemap shows)
+export function choroplethOpacity(zoom) {
+  if (zoom <= FADE_FROM) return CHOROPLETH_OPACITY;
+  if (zoom >= PICTOGRAM_ZOOM) return 0;
+  return Number((CHOROPLETH_OPACITY * (PICTOGRAM_ZOOM - zoom) / (PICTOGRAM_ZOOM - FADE_FROM)).toFixed(3));
+}
+function fadeChoropleth() {
+  const opacity = choroplethOpacity(map.getView().getZoom());
+  wmsLayers.forEach((layer) => layer.setOpacity(opacity));
+  const note = document.getElementById('legend-choropleth-fade');
+  if (note) note.dataset.opacity = String(opacity);
+}
+map.getView().on('change:resolution', fadeChoropleth);
+
+function renameWmsLayers() {
+  document.querySelectorAll('[data-wms-title]').forEach((el) => {
+    const name = el.dataset.wmsTitle;
+    if (name in wmsTitles) el.textContent = wmsTitle(name, wmsTitles[name]);
   });
 }
 
 onLangChange(() => {
   const status = document.getElementById('wms-status');
   if (status.dataset.state) status.textContent = t(status.dataset.state === 'up' ? 'wms_ok' : 'wms_down');
+  renameWmsLayers();
   if (!popup.hidden) closePopup();
 });
 

@@ -8,13 +8,44 @@ const FIELDS = ['location', 'category', 'event_date', 'time_of_day', 'descriptio
 let point = null;
 let lastErrors = null;
 
-export function setReportPoint(lon, lat) {
-  point = { lon: Number(lon.toFixed(6)), lat: Number(lat.toFixed(6)) };
+let where = null; // the service's words for the point (GET /places/reverse)
+
+function distanceText(metres) {
+  return metres < 1000 ? `${Math.round(metres / 10) * 10} m` : `${(metres / 1000).toFixed(1)} km`;
+}
+
+// "Wybrano: Kraków (120 m od punktu), gmina Kraków, powiat Kraków" and the coordinates
+// as a detail below; the bare coordinates until the service answers.
+function showPoint() {
   const el = document.getElementById('report-location');
   el.removeAttribute('data-i18n');
-  el.textContent = t('location_set', { lat: point.lat.toFixed(5), lon: point.lon.toFixed(5) });
+  const coords = { lat: point.lat.toFixed(5), lon: point.lon.toFixed(5) };
+  if (!where) { el.textContent = t('location_set', coords); return; }
+  const parts = [];
+  if (where.place) parts.push(t('location_near', { place: where.place.name, distance: distanceText(where.place.distance_m) }));
+  if (where.gmina) parts.push(t('location_in_gmina', { gmina: where.gmina.name, powiat: where.gmina.powiat.name }));
+  if (!parts.length) parts.push(t('location_abroad'));
+  el.innerHTML = '';
+  const words = document.createElement('span');
+  words.className = 'place-words';
+  words.textContent = `${t('location_set', coords).split(':')[0]}: ${parts.join(', ')}`;
+  const detail = document.createElement('small');
+  detail.className = 'coords';
+  detail.textContent = t('location_coords', coords);
+  el.append(words, document.createElement('br'), detail);
+}
+
+export function setReportPoint(lon, lat) {
+  point = { lon: Number(lon.toFixed(6)), lat: Number(lat.toFixed(6)) };
+  where = null;
+  showPoint();
   document.getElementById('err-location').textContent = '';
   showMarker(point.lon, point.lat);
+  const asked = point;
+  fetch(`/places/reverse?${new URLSearchParams({ lon: String(point.lon), lat: String(point.lat) })}`)
+    .then((r) => (r.ok ? r.json() : null))
+    .then((answer) => { if (answer && point === asked) { where = answer; showPoint(); } })
+    .catch(() => { /* the coordinates stay */ });
 }
 
 function showErrors(errors, general) {
@@ -121,7 +152,7 @@ export function setupReport({ onCheck }) {
     onCheck(document.getElementById('report-done').dataset.reference);
   });
   onLangChange(() => {
-    if (point) setReportPoint(point.lon, point.lat);
+    if (point) showPoint();
     if (lastErrors) showErrors(lastErrors.errors, lastErrors.general);
   });
 }
