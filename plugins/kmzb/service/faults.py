@@ -217,9 +217,21 @@ def _retrying_reads(dispatch: Callable[[], Any]) -> Callable[[], Any]:
     return dispatch_request
 
 
+def our_logs_say_warnings() -> None:
+    """pygeoapi's `logging.level` (ERROR in pygeoapi-config.yml) keeps pygeoapi and the
+    libraries quiet (pygeoapi 0.24 warns on every /items request without `offset`,
+    psycopg_pool on every connection it replaces); our own loggers still say WARNING
+    and above, so a client's mistake is one line and a database fault one line. A more
+    verbose configured level applies to ours too."""
+    ours = logging.getLogger("kmzb")
+    if ours.level == logging.NOTSET and logging.getLogger().getEffectiveLevel() > logging.WARNING:
+        ours.setLevel(logging.WARNING)
+
+
 def install(app: Flask) -> None:
     """Database faults answered 503 + Retry-After, reads retried once, pygeoapi's error
-    answers adapted (see the module's docstring)."""
+    answers adapted, our warnings logged (see the module's docstring)."""
+    our_logs_say_warnings()
     patch_pygeoapi()
     for kind in UNAVAILABLE_TYPES:
         app.register_error_handler(kind, _answer_unavailable)
