@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent
 # (source in the checkout, destination under kmzb/share, required)
 SHARED = [
     ("pygeoapi-config.yml", "pygeoapi-config.yml", True),
+    ("basemaps.yml", "basemaps.yml", True),
     ("sql", "sql", True),
     ("qgis_projects", "qgis_projects", True),
     ("plugins/qgis_server", "plugins/qgis_server", True),

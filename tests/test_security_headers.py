@@ -17,7 +17,7 @@ from flask import Response
 from conftest import running_app
 from kmzb.auth import tokens
 from kmzb.service import headers
-from kmzb.settings import PROJECT_ROOT, Settings
+from kmzb.settings import PROJECT_ROOT, Settings, load_settings
 
 WEB = PROJECT_ROOT / "web"
 # what the CSP must say, directive by directive (no 'unsafe-inline', no 'unsafe-eval')
@@ -33,6 +33,9 @@ EXPECTED_CSP = {
     "frame-ancestors": {"'none'"},
     "form-action": {"'self'"},
 }
+# the configured outside basemaps (basemaps.yml), and nothing else, may serve images and data
+EXPECTED_CSP["img-src"] |= set(headers.map_sources(load_settings()))
+EXPECTED_CSP["connect-src"] |= set(headers.map_sources(load_settings()))
 
 
 def ensure_web_build() -> None:

@@ -172,6 +172,17 @@ def load_statistics_cmd(
     )
 
 
+@load.command("places")
+@click.pass_context
+@_fail_cleanly
+def load_places_cmd(ctx: click.Context) -> None:
+    """GeoNames places of Poland, for the offline basemap's names (part of `load all`)."""
+    from kmzb.loaders.places import load_places
+
+    url = bring_up(_settings(ctx))
+    _print_summaries(load_places(url, click.echo))
+
+
 @load.command("demo")
 @click.option("--reports", "count", type=int, required=True, help="how many reports to add")
 @click.option(

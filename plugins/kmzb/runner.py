@@ -21,7 +21,7 @@ from kmzb.db import aggregates, cluster
 from kmzb.db.setup import bring_up
 from kmzb.domain import idempotency, reporters
 from kmzb.loaders.all import load_all
-from kmzb.settings import Settings
+from kmzb.settings import QGIS_BASEMAP_PROJECT_FILE, QGIS_PROJECT_FILE, VAR_DIR, Settings
 
 GUNICORN_WORKERS = 2
 AGGREGATE_REFRESH_SECONDS = 300
@@ -91,15 +91,24 @@ def _wait_until_listening(process: subprocess.Popen, settings: Settings, seconds
     raise click.ClickException("pygeoapi did not start listening in time")
 
 
-def _qgis_server(settings: Settings) -> subprocess.Popen | None:
-    """QGIS Server (WMS) on 127.0.0.1:KMZB_WMS_PORT (5001); None if it cannot start."""
+def _qgis_server(
+    settings: Settings, port: int, project: Path, what: str
+) -> subprocess.Popen | None:
+    """QGIS Server on 127.0.0.1:port for one project; None if it cannot start.
+
+    qgis_mapserver serves one project per process (QGIS_PROJECT_FILE wins over MAP=),
+    so the public map (KMZB_WMS_PORT, 5001) and the offline basemap (5002) each get one."""
     try:
         service_file = qgis_server.write_service_file(settings)
-        process = qgis_server.start(service_file, qgis_server.wms_port(), log=qgis_server.LOG_FILE)
-        qgis_server.wait_until_ready(process, f"http://127.0.0.1:{qgis_server.wms_port()}", 60)
+        log = qgis_server.LOG_FILE.with_name(f"qgis-server-{port}.log")
+        runtime = VAR_DIR / f"qgis-server-{port}"
+        process = qgis_server.start(
+            service_file, port, runtime_dir=runtime, log=log, project=project
+        )
+        qgis_server.wait_until_ready(process, f"http://127.0.0.1:{port}", 60)
         return process
     except qgis_server.QgisServerError as exc:
-        click.echo(f"QGIS Server (WMS) not started: {exc}", err=True)
+        click.echo(f"QGIS Server ({what}) not started: {exc}", err=True)
         return None
 
 
@@ -126,7 +135,10 @@ def run_all(settings: Settings) -> None:
         daemon=True,
     ).start()
     api = _gunicorn(settings)
-    wms = _qgis_server(settings)
+    wms = _qgis_server(settings, settings.wms_port, QGIS_PROJECT_FILE, "WMS")
+    basemap = _qgis_server(
+        settings, settings.basemap_wms_port, QGIS_BASEMAP_PROJECT_FILE, "offline basemap"
+    )
 
     def stop(*_args) -> None:
         raise KeyboardInterrupt
@@ -142,17 +154,23 @@ def run_all(settings: Settings) -> None:
         click.echo(f"  collections:         {base}/collections")
         click.echo(f"  OpenAPI:             {base}/openapi")
         if wms is not None:
-            wms_base = f"http://127.0.0.1:{qgis_server.wms_port()}/ows/"
+            wms_base = f"http://127.0.0.1:{settings.wms_port}/ows/"
             click.echo(f"  WMS (QGIS Server):   {wms_base}?SERVICE=WMS&REQUEST=GetCapabilities")
-            click.echo(f"  QGIS Server log:     {qgis_server.LOG_FILE}")
+        if basemap is not None:
+            click.echo(
+                f"  offline basemap:     {base}/basemap/wms "
+                f"(QGIS Server :{settings.basemap_wms_port})"
+            )
+        click.echo(f"  QGIS Server logs:    {VAR_DIR}/qgis-server-*.log")
         click.echo("Press Ctrl-C to stop.")
         api.wait()
     except KeyboardInterrupt:
         click.echo("\nstopping…")
     finally:
         stop_refreshing.set()
-        if wms is not None:
-            qgis_server.stop(wms)
+        for server in (wms, basemap):
+            if server is not None:
+                qgis_server.stop(server)
         if api.poll() is None:
             api.terminate()
             try:

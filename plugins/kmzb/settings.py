@@ -57,6 +57,9 @@ VAR_DIR = find_var_dir(HOME)
 SQL_DIR = HOME / "sql"
 CONFIG_FILE = HOME / "pygeoapi-config.yml"
 QGIS_PROJECT_FILE = HOME / "qgis_projects" / "kmzb_public.qgs"
+QGIS_BASEMAP_PROJECT_FILE = HOME / "qgis_projects" / "kmzb_basemap.qgs"
+BASEMAPS_FILE = HOME / "basemaps.yml"
+OGC_SCHEMAS_DIR = HOME / "openapi" / "ogc"
 QGIS_PLUGIN_DIR = HOME / "plugins" / "qgis_server"
 WEB_DIST_DIR = HOME / "web" / "dist"
 SHIPPED_DATA_DIR = HOME / "data"
@@ -87,6 +90,9 @@ class Settings:
     public_url: str  # where clients reach the API (links in answers)
     wms_port: int
     wms_url: str  # the QGIS Server the /wms route forwards to
+    basemap_wms_port: int  # where `kmzb run` starts QGIS Server for the offline basemap
+    basemap_wms_url: str  # the QGIS Server the /basemap/wms route forwards to
+    basemaps_file: Path  # the basemap list the page offers (basemaps.yml)
     # The API's and QGIS Server's own least-privilege roles (DATABASE_URL is the owner's,
     # for migrations). With the embedded cluster these come from var/pg.
     api_database_url: str | None
@@ -145,6 +151,7 @@ class SettingsError(ValueError):
 
 def load_settings() -> Settings:
     wms_port = _int("KMZB_WMS_PORT", DEFAULT_WMS_PORT)
+    basemap_port = _int("KMZB_BASEMAP_WMS_PORT", wms_port + 1)
     env = (os.environ.get("KMZB_ENV") or "development").strip().lower()
     if env not in ("development", "production"):
         raise SettingsError(f"KMZB_ENV is 'development' or 'production', not {env!r}")
@@ -169,6 +176,11 @@ def load_settings() -> Settings:
         public_url=os.environ.get("KMZB_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
         wms_port=wms_port,
         wms_url=os.environ.get("KMZB_WMS_URL") or f"http://127.0.0.1:{wms_port}/ows/",
+        basemap_wms_port=basemap_port,
+        basemap_wms_url=(
+            os.environ.get("KMZB_BASEMAP_WMS_URL") or f"http://127.0.0.1:{basemap_port}/ows/"
+        ),
+        basemaps_file=Path(os.environ.get("KMZB_BASEMAPS_FILE") or BASEMAPS_FILE),
         api_database_url=os.environ.get("KMZB_API_DATABASE_URL") or None,
         wms_database_url=os.environ.get("KMZB_WMS_DATABASE_URL") or None,
         burst_radius_m=_float("KMZB_BURST_RADIUS_M", 250.0),

@@ -19,7 +19,6 @@ the pages load images and data from (`outside_origins`, kmzb.service.headers).
 from __future__ import annotations
 
 import http.client
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -35,10 +34,9 @@ from kmzb.domain import places
 from kmzb.domain.errors import DomainError
 from kmzb.service.responses import error_response, json_response
 from kmzb.service.wms_proxy import REFUSED_PARAMETERS, forwarded_query
-from kmzb.settings import HOME, SettingsError, load_settings
+from kmzb.settings import QGIS_BASEMAP_PROJECT_FILE, SettingsError, load_settings
 
-DEFAULT_BASEMAPS_FILE = HOME / "basemaps.yml"
-BASEMAP_PROJECT_FILE = HOME / "qgis_projects" / "kmzb_basemap.qgs"
+BASEMAP_PROJECT_FILE = QGIS_BASEMAP_PROJECT_FILE
 KINDS = ("kmzb", "wmts", "xyz")
 TIMEOUT_S = 30
 MAX_BYTES = 16 * 1024 * 1024
@@ -55,8 +53,7 @@ basemap = Blueprint("kmzb_basemap", __name__)
 
 def basemaps_file() -> Path:
     """KMZB_BASEMAPS_FILE, else basemaps.yml in the service's home."""
-    configured = os.environ.get("KMZB_BASEMAPS_FILE")
-    return Path(configured) if configured else DEFAULT_BASEMAPS_FILE
+    return load_settings().basemaps_file
 
 
 def _text_pair(entry: dict, key: str, where: str) -> dict[str, str]:
@@ -173,7 +170,7 @@ def basemap_list() -> Response:
 
 def upstream_url() -> str:
     """KMZB_BASEMAP_WMS_URL, else the QGIS Server /wms forwards to."""
-    return os.environ.get("KMZB_BASEMAP_WMS_URL") or load_settings().wms_url
+    return load_settings().basemap_wms_url
 
 
 def _bad_gateway(detail: str) -> Response:
