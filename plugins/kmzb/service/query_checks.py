@@ -48,6 +48,7 @@ MAX_FILTER_DEPTH = 64
 CQL_JSON_TYPES = ("application/query-cql-json", "application/cql2+json", "application/json")
 TILE_FORMATS = ("mvt", "pbf")
 METADATA_TYPES = ("text/html", "application/json", "application/ld+json")
+METADATA_FORMATS = ("json", "html", "jsonld", "tilejson")
 INTEGER = re.compile(r"^[0-9]{1,100}$")
 
 ITEMS = re.compile(r"^/collections/(?P<cid>[^/]+)/items/?$")
@@ -414,8 +415,8 @@ def _check_tile(resource: dict, match: re.Match) -> None:
             status=404,
             code="NotFound",
         )
-    f = request.args.get("f")
-    if f is not None and f.lower() not in TILE_FORMATS:
+    f = (request.args.get("f") or "").strip().lower()
+    if f and f not in TILE_FORMATS:
         raise QueryError(
             f"tiles come as f=mvt (Mapbox Vector Tiles), not f={f}",
             f"kafle są dostępne jako f=mvt (Mapbox Vector Tiles), nie f={f}",
@@ -433,12 +434,24 @@ def _check_tileset(resource: dict, match: re.Match) -> None:
     _no_unknown(COMMON)
     if match["tms"]:
         _tile_matrix_set(provider, match["tms"])
-        accept = request.headers.get("Accept", "")
-        if "f" not in request.args and not any(kind in accept for kind in METADATA_TYPES):
-            # pygeoapi 0.24 fails (500) on a tileset's metadata with no format asked for
-            args = MultiDict(request.args)
-            args["f"] = "json"
-            request.args = ImmutableMultiDict(args)
+    # pygeoapi 0.24 fails (500) on a tileset's metadata in a format it has no writer for
+    # (f=mvt, an empty f, or none asked for at all)
+    formats = METADATA_FORMATS if match["tms"] else METADATA_FORMATS[:-1]
+    args = MultiDict(request.args)
+    f = (args.get("f") or "").strip().lower()
+    if f and f not in formats:
+        raise QueryError(
+            f"f={f}: this metadata comes as f={', f='.join(formats)}",
+            f"f={f}: te metadane są dostępne jako f={', f='.join(formats)}",
+        )
+    accept = request.headers.get("Accept", "")
+    if not f and not any(kind in accept for kind in METADATA_TYPES):
+        args["f"] = "json"
+    elif f:
+        args["f"] = f
+    else:
+        args.pop("f", None)
+    request.args = ImmutableMultiDict(args)
 
 
 def check_request() -> Response | None:
