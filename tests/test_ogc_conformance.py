@@ -62,6 +62,8 @@ EXAMPLES: dict[str, list[tuple[str, str, str]]] = {
             "teryt <> '1261' AND population >= 200000",
         ),
         ("gminy", "population IS NULL", "population IS NULL"),
+        ("gminy", "1 = 1 AND powiat_teryt = '1261'", "powiat_teryt = '1261'"),
+        ("gminy", "1 = 2 OR powiat_teryt = '1206'", "powiat_teryt = '1206'"),
         ("gminy", "population IS NOT NULL", "population IS NOT NULL"),
         (
             "crime-statistics",

@@ -435,6 +435,8 @@ class PostGISProvider(BaseProvider):
             mapping[name] = column(name, kind)
         try:
             clause = to_filter(filterq, mapping)
+            if isinstance(clause, bool):  # literals only (1 = 1): evaluated by pygeofilter
+                return ("TRUE" if clause else "FALSE"), {}
             compiled = clause.compile(
                 dialect=postgresql.psycopg.dialect(), compile_kwargs={"render_postcompile": True}
             )
