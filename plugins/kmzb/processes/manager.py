@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+import psycopg
 from flask import g, has_request_context
 from pygeoapi.process.base import ProcessorExecuteError
 from pygeoapi.process.manager.dummy import DummyManager
@@ -51,6 +52,10 @@ class DomainAwareManager(DummyManager):
             if has_request_context():
                 g.kmzb_domain_error = error
             raise DomainProcessError(error) from error
+        except psycopg.OperationalError as error:
+            # the database is unreachable: kmzb.service.faults answers 503 + Retry-After
+            # from this error's cause and logs one line; no traceback here
+            raise InternalProcessError(user_msg="database unavailable") from error
         except Exception as error:  # never a stack trace to the client
             LOGGER.exception("process %s failed", process_id)
             raise InternalProcessError(
