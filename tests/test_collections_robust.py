@@ -67,6 +67,8 @@ BAD_QUERIES = [
     {"filter": "(((("},
     {"filter": "(" * 300 + "id = 'x'" + ")" * 299},  # deeper: gunicorn refuses the line
     {"filter": "S_INTERSECTS(geom, BBOX(1, 2, 3))"},
+    {"filter": "S_INTERSECTS(geom, POLYGON((0 0)))"},
+    {"filter": "S_INTERSECTS(geom, LINESTRING(1 1))"},
     {"filter-lang": "sql"},
     {"filter": "{", "filter-lang": "cql2-json"},
     {"filter": "[1, 2]", "filter-lang": "cql2-json"},
@@ -103,6 +105,11 @@ BAD_BODIES = [  # (Content-Type, body)
     (CQL2_JSON, '{"op": "s_intersects", "args": [{"property": "geom"}, {"bbox": [1, 2]}]}'),
     (CQL2_JSON, '{"op": "=", "args": [{"property": "x"}, {"date": "not a date"}]}'),
     (CQL2_JSON, '{"args": []}'),
+    (
+        CQL2_JSON,
+        '{"op": "s_intersects", "args": [{"property": "geom"}, '
+        '{"type": "Polygon", "coordinates": [[[0, 0]]]}]}',
+    ),
     (CQL2_JSON, deep),
     (CQL2_JSON, '{"op": "=", "args": ["' + "x" * 70_000 + '", 1]}'),
 ]

@@ -25,6 +25,7 @@ by pygeofilter's SQLAlchemy backend and compiled with bound parameters.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -227,6 +228,23 @@ def parse_datetime(value: str) -> tuple[str | None, str | None] | str:
     return start, end
 
 
+def _check_geometry(geometry: dict) -> None:
+    """A filter's geometry literal is well formed (PostGIS would fail on a one-point
+    polygon with an internal error, a 500)."""
+    from shapely.geometry import shape
+
+    try:
+        built = shape({k: v for k, v in geometry.items() if k != "crs"})
+        ok = not built.is_empty
+    except Exception:  # shapely raises several kinds for a malformed geometry
+        ok = False
+    if not ok:
+        raise invalid_query(
+            f"malformed or empty geometry in filter: {json.dumps(geometry)[:200]}",
+            f"błędna albo pusta geometria w filtrze: {json.dumps(geometry)[:200]}",
+        )
+
+
 def _bbox_function_as_envelope(node):
     """pygeofilter's CQL2 text parser reads `BBOX(x1, y1, x2, y2)` as a function call."""
     from pygeofilter import ast, values
@@ -404,6 +422,7 @@ class PostGISProvider(BaseProvider):
                 )
             return
         if isinstance(node, values.Geometry):
+            _check_geometry(node.geometry)
             name = (node.geometry.get("crs") or {}).get("properties", {}).get("name", "")
             epsg = 4326 if not name or "CRS84" in name else _output_srid(name)[0]
             node.geometry["crs"] = {"properties": {"name": f"urn:ogc:def:crs:EPSG::{epsg}"}}
