@@ -110,6 +110,7 @@ BAD_BODIES = [  # (Content-Type, body)
         '{"op": "s_intersects", "args": [{"property": "geom"}, '
         '{"type": "Polygon", "coordinates": [[[0, 0]]]}]}',
     ),
+    (CQL2_JSON, '{"op": "isNull", "args": [{"bbox": [0, 0, 0, 0, 0, 0]}]}'),
     (CQL2_JSON, deep),
     (CQL2_JSON, '{"op": "=", "args": ["' + "x" * 70_000 + '", 1]}'),
 ]

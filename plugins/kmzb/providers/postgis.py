@@ -229,19 +229,20 @@ def parse_datetime(value: str) -> tuple[str | None, str | None] | str:
 
 
 def _check_geometry(geometry: dict) -> None:
-    """A filter's geometry literal is well formed (PostGIS would fail on a one-point
+    """A filter's geometry literal is well formed and valid (PostGIS fails on a one-point
     polygon with an internal error, a 500)."""
     from shapely.geometry import shape
 
     try:
         built = shape({k: v for k, v in geometry.items() if k != "crs"})
-        ok = not built.is_empty
+        # valid (OGC simple features): PostGIS also fails on a polygon of one repeated point
+        ok = not built.is_empty and built.is_valid
     except Exception:  # shapely raises several kinds for a malformed geometry
         ok = False
     if not ok:
         raise invalid_query(
-            f"malformed or empty geometry in filter: {json.dumps(geometry)[:200]}",
-            f"błędna albo pusta geometria w filtrze: {json.dumps(geometry)[:200]}",
+            f"malformed, empty or invalid geometry in filter: {json.dumps(geometry)[:200]}",
+            f"błędna, pusta albo niepoprawna geometria w filtrze: {json.dumps(geometry)[:200]}",
         )
 
 
