@@ -25,7 +25,8 @@ Polish, and nothing reaches the database. The rules (and why):
 - a tile is `{tileMatrixSet}/{z}/{row}/{col}` with integer indices inside the
   tile matrix set and the collection's zoom levels (else 400 for a non-integer,
   404 for a tile outside); `f=mvt` (canonical, advertised), `f=pbf` accepted,
-  no `f` answers the tile too.
+  no `f` answers the tile too; a tileset's metadata comes as f=json (also with no
+  f), html, jsonld or tilejson (pygeoapi 0.24 failed with a 500 on the others).
 """
 
 from __future__ import annotations
