@@ -18,7 +18,7 @@ import yaml
 
 from kmzb.db import connection
 from kmzb.service import openapi as openapi_document
-from kmzb.service import result_type
+from kmzb.service import query_checks, result_type
 from kmzb.settings import CONFIG_FILE, VAR_DIR, SettingsError, check_production, load_settings
 
 OPENAPI_FILE = VAR_DIR / "pygeoapi-openapi.yml"
@@ -69,7 +69,13 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))
     openapi = Path(os.environ["PYGEOAPI_OPENAPI"])
     config = Path(os.environ["PYGEOAPI_CONFIG"])
-    sources = (config, Path(__file__), Path(result_type.__file__), Path(openapi_document.__file__))
+    sources = (
+        config,
+        Path(__file__),
+        Path(result_type.__file__),
+        Path(openapi_document.__file__),
+        Path(query_checks.__file__),
+    )
     if not openapi.exists() or openapi.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         write_openapi(config, openapi)
 
