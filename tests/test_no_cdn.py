@@ -26,6 +26,7 @@ import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from citizens import new_address
 from conftest import running_app
 from kmzb.settings import Settings
 from test_security_headers import ensure_web_build
@@ -45,15 +46,19 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 
 @pytest.fixture(scope="module")
-def site(db_url: str, server: Settings, wms: str, tmp_path_factory) -> Iterator[str]:
-    """The app under gunicorn, its /wms proxy on the real QGIS Server, one public report."""
+def site(
+    db_url: str, server: Settings, wms: str, basemap_wms: str, tmp_path_factory
+) -> Iterator[str]:
+    """The app under gunicorn, its /wms proxy on the real QGIS Server and /basemap/wms on
+    the one drawing the offline basemap (the page's default), one public report."""
     ensure_web_build()
     openapi = tmp_path_factory.mktemp("openapi-no-cdn") / "openapi.yml"
-    with running_app(db_url, server, openapi, {"KMZB_WMS_URL": f"{wms}/ows/"}) as base:
+    extra = {"KMZB_WMS_URL": f"{wms}/ows/", "KMZB_BASEMAP_WMS_URL": basemap_wms}
+    with running_app(db_url, server, openapi, extra) as base:
         answer = requests.post(
             f"{base}/processes/submit-threat/execution",
             json={"inputs": {**KRAKOW, "category": "vandalism"}},
-            headers={"X-Forwarded-For": "198.18.10.1"},
+            headers={"X-Forwarded-For": new_address()},
             timeout=60,
         )
         assert answer.status_code == 200, answer.text

@@ -54,31 +54,6 @@ def build_web_client() -> None:
 
 
 @pytest.fixture(scope="module")
-def basemap_wms(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
-    """QGIS Server drawing the offline basemap (kmzb_basemap.qgs), places loaded."""
-    from kmzb import qgis_server
-    from kmzb.db import connection
-    from kmzb.loaders.places import load_places
-    from kmzb.service.basemap import BASEMAP_PROJECT_FILE
-
-    load_places(db_url, lambda _m: None)
-    folder = tmp_path_factory.mktemp("qgis-basemap-web")
-    service_file = qgis_server.write_service_file(
-        server, folder / "pg_service.conf", connection.database_name(db_url)
-    )
-    port = free_port()
-    process = qgis_server.start(
-        service_file, port, runtime_dir=folder / "runtime", log=folder / "server.log",
-        project=BASEMAP_PROJECT_FILE,
-    )  # fmt: skip
-    try:
-        qgis_server.wait_until_ready(process, f"http://127.0.0.1:{port}", 60)
-        yield f"http://127.0.0.1:{port}/ows/"
-    finally:
-        qgis_server.stop(process)
-
-
-@pytest.fixture(scope="module")
 def web(
     db_url: str, server: Settings, wms: str, basemap_wms: str, tmp_path_factory
 ) -> Iterator[str]:
