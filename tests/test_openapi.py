@@ -1,19 +1,24 @@
 """The OpenAPI document the running app serves is self-contained and valid offline,
-and describes our own routes, the bearer token and each process's inputs."""
+describes our own routes, the bearer token and each process's inputs, and says what
+the service really answers: each status, media type and JSON body below is checked
+against the document (what tests/test_openapi_fuzz.py found untrue)."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
+from conftest import running_app
 from kmzb.processes import area_safety, review_threat, submit_threat
 from kmzb.service import openapi
-from kmzb.settings import HOME
+from kmzb.settings import HOME, Settings
 
 OUR_ROUTES = {
     "/reports/{reference}": False,
@@ -26,6 +31,14 @@ OUR_ROUTES = {
     "/admin/access-log": True,
     "/wms": False,
 }
+
+
+@pytest.fixture(scope="module")
+def app(db_url: str, server: Settings, wms: str, tmp_path_factory) -> Iterator[str]:
+    """The app under gunicorn with /wms forwarding to the real QGIS Server."""
+    openapi_file = tmp_path_factory.mktemp("openapi-truth") / "openapi.yml"
+    with running_app(db_url, server, openapi_file, {"KMZB_WMS_URL": f"{wms}/ows/"}) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +175,105 @@ def test_the_bundled_copies_and_their_sources_ship() -> None:
         assert any((folder / host).rglob("*.yaml")), host
     setup = (HOME / "setup.py").read_text(encoding="utf-8")
     assert '("openapi", "openapi", True)' in setup
+
+
+# --- answers as the document says ---------------------------------------------------
+
+
+def declared(document: dict, path: str, method: str, answer: requests.Response) -> None:
+    """The answer's status and media type are declared for the operation, and a JSON
+    body matches the declared schema (as schemathesis' conformance checks see it)."""
+    responses = document["paths"][path][method]["responses"]
+    status = str(answer.status_code)
+    assert status in responses or "default" in responses, (status, sorted(responses))
+    response = responses.get(status, responses.get("default"))
+    while "$ref" in response:
+        response = resolve(document, response["$ref"])
+    content = response.get("content")
+    if not content:
+        return
+    media_type = answer.headers.get("Content-Type", "").split(";")[0].strip()
+    assert media_type in content, (media_type, sorted(content))
+    if media_type.endswith("json"):
+        schema = {**content[media_type].get("schema", {}), "components": document["components"]}
+        errors = [e.message for e in OAS30Validator(schema).iter_errors(answer.json())]
+        assert errors == [], errors[:3]
+
+
+def test_a_feature_without_geometry_matches_the_document(api: str, document: dict) -> None:
+    # GeoJSON's "geometry": null (categories have none; skipGeometry drops it)
+    for url, path in (
+        ("/collections/threat-categories/items", "/collections/threat-categories/items"),
+        (
+            "/collections/wojewodztwa/items/30?skipGeometry=true",
+            "/collections/wojewodztwa/items/{featureId}",
+        ),
+    ):
+        answer = requests.get(f"{api}{url}", timeout=60)
+        assert answer.status_code == 200, answer.text[:300]
+        assert '"geometry":null' in answer.text.replace(" ", "")
+        declared(document, path, "get", answer)
+
+
+def test_every_format_is_answered_as_declared(api: str, document: dict) -> None:
+    for path in (
+        "/",
+        "/conformance",
+        "/collections",
+        "/collections/gminy",
+        "/collections/gminy/schema",
+        "/collections/threats/queryables",
+        "/collections/threats/tiles",
+        "/collections/police-units/items",
+        "/processes",
+    ):
+        for f in ("json", "html", "jsonld", "csv" if path.endswith("/items") else None, None):
+            params = {"f": f, "limit": 2 if path.endswith("/items") else None}
+            answer = requests.get(f"{api}{path}", params=params, timeout=60)
+            assert answer.status_code == 200, (path, f, answer.text[:300])
+            declared(document, path, "get", answer)
+
+
+def test_an_empty_tile_is_a_declared_204(api: str, document: dict) -> None:
+    path = "/collections/threats/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"
+    answer = requests.get(f"{api}/collections/threats/tiles/WebMercatorQuad/5/10/1", timeout=60)
+    assert answer.status_code == 204
+    declared(document, path, "get", answer)
+
+
+def test_a_request_line_too_long_for_gunicorn_is_a_declared_414(api: str, document: dict) -> None:
+    answer = requests.get(f"{api}/collections/gminy/items", params={"name": "x" * 5000}, timeout=60)
+    assert answer.status_code == 414
+    declared(document, "/collections/gminy/items", "get", answer)
+    assert "503" in document["paths"]["/collections/gminy/items"]["get"]["responses"]
+
+
+def test_a_wms_request_qgis_does_not_implement_is_a_400_in_polish_and_english(
+    app: str, document: dict
+) -> None:
+    for query in ({"SERVICE": "WMS", "unknown": "42"}, {"SERVICE": "WMS", "REQUEST": "Foo"}):
+        answer = requests.get(f"{app}/wms", params=query, timeout=60)
+        assert answer.status_code == 400, answer.text[:300]
+        body = answer.json()
+        assert body["code"] == "OperationNotSupported"
+        assert "nie jest obsługiwana" in body["description"]
+        assert "not supported" in body["description"]
+        declared(document, "/wms", "get", answer)
+    capabilities = requests.get(
+        f"{app}/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities"}, timeout=60
+    )
+    assert capabilities.status_code == 200 and b"WMS_Capabilities" in capabilities.content
+
+
+@pytest.mark.parametrize("crs", [{}, [], ["EPSG:2180"], 2180, True])
+def test_a_crs_that_is_not_text_is_a_400(api: str, document: dict, crs: object) -> None:
+    for place in ({"x": 566000, "y": 244000}, {"lon": 19.94, "lat": 50.06}):
+        answer = requests.post(
+            f"{api}/processes/submit-threat/execution",
+            json={"inputs": {**place, "crs": crs, "category": "illegal_dumping"}},
+            timeout=60,
+        )
+        assert answer.status_code == 400, answer.text[:300]
+        fields = [e.get("field") for e in answer.json().get("errors", [])]
+        assert "crs" in fields, answer.text[:300]
+        declared(document, "/processes/submit-threat/execution", "post", answer)

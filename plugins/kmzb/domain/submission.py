@@ -116,10 +116,15 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _crs(value: Any) -> str | None:
+    """The CRS name given, if it is text (a JSON object or list is no CRS name)."""
+    return value if isinstance(value, str) else None
+
+
 def _location(inputs: dict, sub: Submission, errors: list[FieldError]) -> None:
     if "x" in inputs or "y" in inputs:
         x, y = _number(inputs.get("x")), _number(inputs.get("y"))
-        crs = inputs.get("crs")
+        crs = _crs(inputs.get("crs"))
         if crs not in PUWG_1992:
             errors.append(
                 FieldError(
@@ -141,7 +146,7 @@ def _location(inputs: dict, sub: Submission, errors: list[FieldError]) -> None:
         return
     lon, lat = _number(inputs.get("lon")), _number(inputs.get("lat"))
     crs = inputs.get("crs")
-    if crs is not None and crs not in WGS84:
+    if crs is not None and _crs(crs) not in WGS84:
         errors.append(
             FieldError(
                 "crs",

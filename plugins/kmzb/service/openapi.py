@@ -402,7 +402,18 @@ def our_paths(status_codes: list[str], places_limit: int, log_limit: int) -> dic
                         "description": "The file, as a download (Content-Disposition: attachment)",
                         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                     },
-                    **_errors("400", "401", "403", "404", "503"),
+                    **_errors("400", "401", "403", "503"),
+                    "404": {
+                        "description": "No such report or attachment; an id that is not a "
+                        "whole number matches no route (the router's page) / nie ma "
+                        "takiego załącznika",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/kmzb.exception"}
+                            },
+                            "text/html": {"schema": {"type": "string"}},
+                        },
+                    },
                 },
             }
         },
@@ -618,4 +629,168 @@ def complete(document: dict) -> dict:
     }
     status_codes = review_threat.PROCESS_METADATA["inputs"]["status"]["schema"]["enum"] + ["new"]
     our = our_paths(sorted(status_codes), places.MAX_LIMIT, audit.MAX_LIMIT)
-    return bundle(describe(document, processes, our))
+    return truthful(bundle(describe(document, processes, our)))
+
+
+# --- what the service really answers -------------------------------------------------
+
+# the media type each `f` value is served as (pygeoapi 0.24); `json` keeps what pygeoapi
+# declares (application/json, application/geo+json), except on schema and queryables
+FORMAT_MEDIA_TYPES = {
+    "html": "text/html",
+    "jsonld": "application/ld+json",
+    "csv": "text/csv",
+}
+JSON_SCHEMA_PATH = re.compile(r"^/collections/[^/]+/(schema|queryables)$")
+TILE_PATH = re.compile(r"^/collections/[^/]+/tiles/\{[^/]+\}/\{[^/]+\}/\{[^/]+\}/\{[^/]+\}$")
+TILESETS_PATH = re.compile(r"^/collections/[^/]+/tiles$")
+ITEMS_PATH = re.compile(r"^/collections/[^/]+/items$")
+
+TEXT = {"schema": {"type": "string"}}
+ANY_JSON_OBJECT = {"schema": {"type": "object"}}
+
+# A JSON Schema document (OGC API Features Part 5, application/schema+json): what
+# /schema and /queryables answer; pygeoapi declares the 0.x `queryables` list.
+JSON_SCHEMA_DOCUMENT = {
+    "type": "object",
+    "description": "A JSON Schema of the collection's properties (OGC API Features Part 5).",
+    "required": ["type", "properties"],
+    "properties": {
+        "type": {"type": "string", "enum": ["object"]},
+        "title": {"type": "string"},
+        "properties": {"type": "object", "additionalProperties": {"type": "object"}},
+        "$schema": {"type": "string"},
+        "$id": {"type": "string"},
+    },
+}
+# OGC API Tiles 1.0, tileSet list (tiles/{tmsId}): what pygeoapi answers on
+# /collections/{id}/tiles; pygeoapi declares the draft's tileMatrixSetLinks.
+TILESET_LIST = {
+    "type": "object",
+    "required": ["links", "tilesets"],
+    "properties": {
+        "links": {"type": "array", "items": {"$ref": "#/components/schemas/tiles.link"}},
+        "tilesets": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["dataType", "crs", "links"],
+                "properties": {
+                    "title": {"type": "string"},
+                    "dataType": {"type": "string", "enum": ["map", "vector", "coverage"]},
+                    "crs": {"type": "string"},
+                    "tileMatrixSetURI": {"type": "string"},
+                    "links": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/tiles.link"},
+                    },
+                },
+            },
+        },
+    },
+}
+# OGC API Common, the conformance declaration; pygeoapi refers /conformance to the
+# landing page's schema, which requires `links`.
+CONFORMANCE = {
+    "type": "object",
+    "required": ["conformsTo"],
+    "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}},
+}
+
+# answers that do not come from the operation itself
+REQUEST_LINE_TOO_LONG = {
+    "description": "The request line is longer than gunicorn takes (4094 bytes) / "
+    "za długi adres żądania",
+    "content": {"text/html": TEXT},
+}
+UNAVAILABLE = _error(
+    "The database is unavailable for a moment: retry after Retry-After / "
+    "usługa chwilowo niedostępna"
+)
+EMPTY_TILE = {"description": "An empty tile: nothing to draw there / pusty kafel"}
+POST_REFUSALS = {
+    "405": _error("Not a CQL2-JSON request body / treść żądania nie jest CQL2-JSON"),
+    "413": _error("The request body is too large / za duże żądanie"),
+    "415": _error("The request body is not JSON / treść żądania nie jest JSON-em"),
+}
+NOT_FOUND = _error("No such item, collection or resource / nie ma takiego zasobu")
+
+
+def _resolved(document: dict, node: dict) -> dict:
+    """A response or parameter, its local $ref followed (a copy)."""
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        node = resolve_pointer(document, node["$ref"].removeprefix("#"), node["$ref"])
+    return copy.deepcopy(node)
+
+
+def _formats(document: dict, operation: dict) -> list[str]:
+    for parameter in operation.get("parameters", []):
+        parameter = _resolved(document, parameter)
+        if parameter.get("name") == "f" and parameter.get("in") == "query":
+            return [str(v) for v in parameter.get("schema", {}).get("enum", [])]
+    return []
+
+
+def _declare_formats(document: dict, path: str, operation: dict) -> None:
+    """The 200 answer lists the media type of every `f` value the operation takes."""
+    formats = _formats(document, operation)
+    ok = operation.get("responses", {}).get("200")
+    if not formats or ok is None:
+        return
+    ok = _resolved(document, ok)
+    content = ok.get("content")
+    if not content:
+        return  # a 200 described without content: nothing to contradict
+    if JSON_SCHEMA_PATH.match(path):
+        content.pop("application/json", None)
+        content["application/schema+json"] = {"schema": JSON_SCHEMA_DOCUMENT}
+    if TILESETS_PATH.match(path) and "application/json" in content:
+        content["application/json"] = {"schema": TILESET_LIST}
+    if path == "/conformance" and "application/json" in content:
+        content["application/json"] = {"schema": CONFORMANCE}
+        ok["description"] = "The conformance classes the service implements"
+    for value in formats:
+        media_type = FORMAT_MEDIA_TYPES.get(value)
+        if media_type is None or media_type in content:
+            continue
+        if JSON_SCHEMA_PATH.match(path) and value == "jsonld":
+            continue  # answered as application/schema+json
+        content[media_type] = ANY_JSON_OBJECT if media_type.endswith("json") else TEXT
+    operation["responses"]["200"] = ok
+
+
+def _declare_statuses(path: str, method: str, operation: dict) -> None:
+    responses = operation.setdefault("responses", {})
+    responses.setdefault("414", REQUEST_LINE_TOO_LONG)
+    responses.setdefault("503", UNAVAILABLE)
+    if "{" in path:
+        responses.setdefault("404", NOT_FOUND)
+    if TILE_PATH.match(path):
+        responses.setdefault("204", EMPTY_TILE)
+    if ITEMS_PATH.match(path) and method == "post":
+        for code, response in POST_REFUSALS.items():
+            responses.setdefault(code, response)
+
+
+def truthful(document: dict) -> dict:
+    """Declare what the service really answers where pygeoapi's document says less or
+    otherwise: the media type of each `f` value, the JSON Schema of /schema and
+    /queryables, the tileset list, the conformance declaration, a null geometry, an
+    empty tile (204), an unknown id (404), the request line gunicorn refuses (414)
+    and a database fault (503). Changes the document in place and returns it."""
+    schemas = document.get("components", {}).get("schemas", {})
+    feature = schemas.get("features.featureGeoJSON", {}).get("properties", {})
+    if "$ref" in feature.get("geometry", {}):
+        # GeoJSON (RFC 7946 3.2): an unlocated feature has "geometry": null
+        # (OpenAPI 3.0's idiom for a nullable reference: `nullable` only acts with `type`)
+        feature["geometry"] = {
+            "anyOf": [feature["geometry"], {"type": "object", "nullable": True, "enum": [None]}]
+        }
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete", "options", "head"):
+                continue
+            if method == "get":
+                _declare_formats(document, path, operation)
+            _declare_statuses(path, method, operation)
+    return document

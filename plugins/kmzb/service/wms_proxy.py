@@ -6,8 +6,10 @@ KMZB_WMS_PORT); QGIS Server's access plugin applies the same token rules (no or
 bad token 401, wrong role 403, in Polish and English). QGIS Server is told the
 proxy's public address (X-Qgis-Service-Url, X-Qgis-Wms-Service-Url:
 KMZB_PUBLIC_URL/wms), so GetCapabilities advertises /wms, never its own port. When the
-WMS is unreachable the answer is a 502 with a message in Polish and English; the
-page shows the threats and its own boundaries all the same.
+WMS is unreachable, or fails (a 5xx), the answer is a 502 with a message in Polish and
+English; the page shows the threats and its own boundaries all the same. QGIS
+Server's 501 (OperationNotSupported: no REQUEST, an unknown one, no VERSION) is the
+client's mistake: a 400 with a message in both languages that names what to send.
 
 Only an allow-list of WMS 1.1.1/1.3.0 parameters (names case-insensitive) is
 forwarded: those GetCapabilities, GetMap, GetLegendGraphic and GetFeatureInfo
@@ -22,6 +24,7 @@ request, and a refusal says plainly that user styles are not served here.
 from __future__ import annotations
 
 import http.client
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -120,6 +123,32 @@ def _unreachable(detail: str) -> Response:
     )
 
 
+SERVICE_EXCEPTION = re.compile(rb"<ServiceException[^>]*>([^<]{0,500})</ServiceException>")
+
+
+def _qgis_message(body: bytes) -> str:
+    """The text of QGIS Server's ServiceException, if the body is one."""
+    found = SERVICE_EXCEPTION.search(body)
+    return found.group(1).decode("utf-8", "replace").strip() if found else ""
+
+
+def _not_supported(body: bytes) -> Response:
+    """QGIS Server's 501 (OperationNotSupported: no, or an unknown, REQUEST; no VERSION)
+    is the client's mistake, not the server's: a 400 that says what to send."""
+    detail = _qgis_message(body)
+    said = f" (QGIS Server: {detail})" if detail else ""
+    return error_response(
+        DomainError(
+            pl="Ta operacja WMS nie jest obsługiwana: podaj SERVICE=WMS, VERSION=1.3.0 i "
+            f"REQUEST: GetCapabilities, GetMap, GetLegendGraphic albo GetFeatureInfo{said}.",
+            en="This WMS operation is not supported: send SERVICE=WMS, VERSION=1.3.0 and "
+            f"REQUEST: GetCapabilities, GetMap, GetLegendGraphic or GetFeatureInfo{said}.",
+            status=400,
+            code="OperationNotSupported",
+        )
+    )
+
+
 @wms.get("/wms")
 def wms_proxy() -> Response:
     pairs = list(request.args.items(multi=True))
@@ -147,6 +176,10 @@ def wms_proxy() -> Response:
         return _unreachable(str(reason))
     if len(body) > MAX_BYTES:
         return _unreachable("answer too large / odpowiedź za duża")
+    if status == 501:
+        return _not_supported(body)
+    if status >= 500:  # QGIS Server failed: a gateway's fault, not ours nor the client's
+        return _unreachable(f"HTTP {status} {_qgis_message(body)}".strip())
     response = Response(body, status=status)
     for name in PASSED_HEADERS:
         if name in upstream_headers:
