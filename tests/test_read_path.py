@@ -302,3 +302,50 @@ def test_vector_tiles(api, demo, tmp_path: Path) -> None:
     (tmp_path / "r.pbf").write_bytes(rates.content)
     units = _tile_features(tmp_path / "r.pbf", 5, 17, 10)
     assert any(u["properties"].get("teryt") == "1261" for u in units)
+
+
+def test_category_and_status_names_follow_lang(api: str, conn) -> None:
+    """?lang=en names a threat's category and status in English; Polish by default."""
+    from citizens import new_address
+
+    answer = requests.post(
+        f"{api}/processes/submit-threat/execution",
+        json={"inputs": {"lon": 19.95, "lat": 50.07, "category": "stray_dogs"}},
+        headers={"X-Forwarded-For": new_address()},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    ref = answer.json()["reference"]
+    item = f"{api}/collections/threats/items/{ref}"
+    polish = requests.get(item, params={"f": "json"}, timeout=30).json()["properties"]
+    english = requests.get(item, params={"f": "json", "lang": "en"}, timeout=30).json()
+    names = conn.execute(
+        """SELECT c.name_pl, c.name_en, s.name_pl, s.name_en
+           FROM kmzb.threat_categories c, kmzb.statuses s
+           WHERE c.code = 'stray_dogs' AND s.code = 'new'"""
+    ).fetchone()
+    assert (polish["category_name"], polish["status_name"]) == (names[0], names[2])
+    props = english["properties"]
+    assert (props["category_name"], props["status_name"]) == (names[1], names[3])
+    assert names[0] != names[1]
+    listed = requests.get(
+        f"{api}/collections/threats/items",
+        params={"f": "json", "lang": "en", "filter": f"id = '{ref}'"},
+        timeout=30,
+    ).json()["features"]
+    assert [f["properties"]["category_name"] for f in listed] == [names[1]]
+
+
+def test_the_plugin_locale_patch_is_for_this_pygeoapi_only() -> None:
+    """The fix splits the raw locale; it applies to pygeoapi 0.24 only (look again on
+    an upgrade) and leaves a list alone."""
+    import pygeoapi
+    from pygeoapi import l10n
+
+    from kmzb.service import plugin_locale
+
+    assert plugin_locale.accepted_languages("en-US,en;q=0.9, pl") == ["en-US", "en", "pl"]
+    assert plugin_locale.accepted_languages(None) is None
+    assert plugin_locale.install() == pygeoapi.__version__.startswith("0.24.")
+    assert str(l10n.get_plugin_locale({"languages": ["pl", "en"]}, "en")) == "en"
+    assert str(l10n.get_plugin_locale({"languages": ["pl", "en"]}, None)) == "pl"

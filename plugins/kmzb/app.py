@@ -117,12 +117,14 @@ def create_app():
     from kmzb.service import conformance, csv_safety, faults, query_checks, security
     from kmzb.service.basemap import basemap
     from kmzb.service.pages import install as install_pages
+    from kmzb.service.plugin_locale import install as install_plugin_locale
     from kmzb.service.routes import routes
     from kmzb.service.web import web
     from kmzb.service.wms_proxy import wms
 
     skip_identity_bbox_transform()
     install_pages()
+    install_plugin_locale()  # providers get the language asked for (pygeoapi 0.24 fault)
     security.install(APP, load_settings())
     faults.install(APP)  # database faults: 503 + Retry-After; reads retried; quiet 4xx logs
     result_type.install(APP)

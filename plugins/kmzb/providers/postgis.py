@@ -484,9 +484,13 @@ class PostGISProvider(BaseProvider):
 
     # --- queries --------------------------------------------------------------------
 
-    def _run(self, statement: sql.Composable, params: dict):
+    def _run(self, statement: sql.Composable, params: dict, language: Any = None):
         try:
             with _pool(self.conninfo).connection() as conn:
+                lang = getattr(language, "language", None)
+                if lang and lang != "pl":
+                    # names in views follow kmzb.lang (sql/042); Polish needs no round trip
+                    conn.execute("SELECT set_config('kmzb.lang', %s, true)", (lang,))
                 return conn.execute(statement, params).fetchone()
         except psycopg.errors.DataError as exc:
             message = exc.diag.message_primary
@@ -545,9 +549,8 @@ class PostGISProvider(BaseProvider):
             where=where,
             order=self._order(sortby),
         )
-        features = self._run(statement, {**params, "k_limit": int(limit), "k_offset": int(offset)})[
-            0
-        ]
+        page = {**params, "k_limit": int(limit), "k_offset": int(offset)}
+        features = self._run(statement, page, kwargs.get("language"))[0]
         response["features"] = features
         response["numberReturned"] = len(features)
         if self.count:
@@ -576,7 +579,7 @@ class PostGISProvider(BaseProvider):
             relation=self._relation(),
             id=sql.Identifier(self.id_field),
         )
-        row = self._run(statement, {"k_id": str(identifier)})
+        row = self._run(statement, {"k_id": str(identifier)}, kwargs.get("language"))
         if row is None:
             raise ProviderItemNotFoundError(
                 user_msg=f"no item {identifier} / nie ma obiektu {identifier}"
