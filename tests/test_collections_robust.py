@@ -365,8 +365,10 @@ def test_tiles_mvt_canonical_pbf_accepted_no_f_answers(api: str, collection: str
     answers = []
     for params in ({"f": "mvt"}, {"f": "pbf"}, {}):
         tile = requests.get(url, params=params, timeout=60)
-        # threats has no reports in this module's database: an empty tile is a 204
-        assert tile.status_code == (204 if collection == "threats" else 200), tile.text[:200]
+        # the shared database may hold reports or not (other modules submit): an empty
+        # tile is a 204; the three ways of asking must give the same answer
+        assert tile.status_code in (200, 204), tile.text[:200]
+        assert collection == "threats" or tile.status_code == 200
         assert tile.headers["Content-Type"] == "application/vnd.mapbox-vector-tile"
         answers.append((tile.status_code, tile.content))
     accept = requests.get(url, headers={"Accept": "application/vnd.mapbox-vector-tile"}, timeout=60)
