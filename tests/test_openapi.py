@@ -277,3 +277,34 @@ def test_a_crs_that_is_not_text_is_a_400(api: str, document: dict, crs: object) 
         fields = [e.get("field") for e in answer.json().get("errors", [])]
         assert "crs" in fields, answer.text[:300]
         declared(document, "/processes/submit-threat/execution", "post", answer)
+
+
+def test_a_refusal_in_the_format_asked_for_is_declared(api: str, document: dict) -> None:
+    # pygeoapi writes the exception as JSON-LD for f=jsonld, as a page for f=html
+    for f, media_type in (("jsonld", "application/ld+json"), ("html", "text/html")):
+        answer = requests.get(
+            f"{api}/collections/crime-rates/items", params={"filter": "\x18»Z", "f": f}, timeout=60
+        )
+        assert answer.status_code == 400, answer.text[:300]
+        assert answer.headers["Content-Type"].startswith(media_type)
+        declared(document, "/collections/crime-rates/items", "get", answer)
+
+
+def test_an_empty_page_as_json_ld_is_json(api: str, document: dict) -> None:
+    # pygeoapi 0.24's items template left a trailing comma when nothing matched
+    answer = requests.get(
+        f"{api}/collections/police-units/items",
+        params={"f": "jsonld", "code": "no-such-unit"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json()["features"] == []
+    declared(document, "/collections/police-units/items", "get", answer)
+
+
+def test_an_id_no_route_matches_is_a_declared_404(api: str, document: dict) -> None:
+    # Flask's router matches no route for an id that ends in a line break: its own page
+    path = "/collections/threat-categories/items/{featureId}"
+    answer = requests.options(f"{api}/collections/threat-categories/items/a%0A", timeout=60)
+    assert answer.status_code == 404
+    declared(document, path, "options", answer)

@@ -713,7 +713,9 @@ POST_REFUSALS = {
     "413": _error("The request body is too large / za duże żądanie"),
     "415": _error("The request body is not JSON / treść żądania nie jest JSON-em"),
 }
+# an id the router cannot match (a "/" in it, a word for a number) gets Flask's own page
 NOT_FOUND = _error("No such item, collection or resource / nie ma takiego zasobu")
+NOT_FOUND["content"]["text/html"] = TEXT
 
 
 def _resolved(document: dict, node: dict) -> dict:
@@ -731,9 +733,27 @@ def _formats(document: dict, operation: dict) -> list[str]:
     return []
 
 
+def _declare_error_formats(document: dict, operation: dict, formats: list[str]) -> None:
+    """pygeoapi writes a refusal in the format asked for: f=jsonld gives the exception
+    as application/ld+json, f=html as a page."""
+    for code, response in list(operation.get("responses", {}).items()):
+        if code[:1] not in ("4", "5"):
+            continue
+        response = _resolved(document, response)
+        content = response.get("content", {})
+        if "application/json" not in content:
+            continue
+        if "jsonld" in formats:
+            content.setdefault("application/ld+json", copy.deepcopy(content["application/json"]))
+        if "html" in formats:
+            content.setdefault("text/html", TEXT)
+        operation["responses"][code] = response
+
+
 def _declare_formats(document: dict, path: str, operation: dict) -> None:
     """The 200 answer lists the media type of every `f` value the operation takes."""
     formats = _formats(document, operation)
+    _declare_error_formats(document, operation, formats)
     ok = operation.get("responses", {}).get("200")
     if not formats or ok is None:
         return
