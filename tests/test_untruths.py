@@ -474,3 +474,14 @@ def test_readme_names_every_file_of_the_data_folder() -> None:
     for name in shipped:
         assert (PROJECT_ROOT / "data" / name).is_file(), name
         assert f"`{name.removesuffix('.gz')}`" in README, name
+
+
+def test_a_path_no_route_takes_is_a_bilingual_json_404(api: str) -> None:
+    for path in ("/no/such/route", "/police/reports/AAAA-BBBB-CCCC/attachments/x"):
+        answer = requests.get(f"{api}{path}", timeout=30)
+        assert answer.status_code == 404, path
+        assert answer.headers["Content-Type"].startswith("application/json"), path
+        body = answer.json()
+        assert body["code"] == "NotFound"
+        assert "Nie ma takiego zasobu" in body["description"]
+        assert "no such resource" in body["description"]

@@ -153,6 +153,19 @@ def install(app: Flask, settings: Settings) -> None:
     def domain_error(error: DomainError) -> Response:
         return error_response(error)
 
+    @app.errorhandler(HTTPStatus.NOT_FOUND)
+    def no_such_route(_error) -> Response:
+        # Flask's router matched nothing (an id no route takes, a typo in a path):
+        # the same bilingual JSON as every other refusal, not Werkzeug's English page
+        return error_response(
+            DomainError(
+                pl="Nie ma takiego zasobu pod tym adresem.",
+                en="There is no such resource at this address.",
+                status=HTTPStatus.NOT_FOUND,
+                code="NotFound",
+            )
+        )
+
     @app.errorhandler(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     def too_large(_error) -> Response:
         return error_response(
