@@ -495,7 +495,13 @@ class PostGISProvider(BaseProvider):
         except psycopg.errors.DataError as exc:
             message = exc.diag.message_primary
             raise invalid_query(f"invalid value: {message}", f"błędna wartość: {message}") from exc
-        except psycopg.errors.UndefinedFunction as exc:
+        except (
+            psycopg.errors.UndefinedFunction,
+            psycopg.errors.DatatypeMismatch,  # NOT of a number, AND of a text, ...
+            psycopg.errors.IndeterminateDatatype,
+            psycopg.errors.CannotCoerce,
+            psycopg.errors.AmbiguousFunction,
+        ) as exc:
             raise invalid_query(
                 "filter not supported for these types",
                 "filtr nieobsługiwany dla tych typów danych",
