@@ -426,12 +426,20 @@ def test_tileset_metadata_in_every_format(api: str, collection: str) -> None:
         assert_ogc_exception(requests.get(url, params={"f": "xyz"}, timeout=60), (path, "xyz"))
 
 
+FUNCTION_F = {"function": {"name": "f", "arguments": []}}  # no custom functions are offered
+CASEI_CASEI = {"op": "casei", "args": [{"op": "casei", "args": [""]}]}
+
+
 @pytest.mark.parametrize(
     "collection, body",
     [
         ("crime-statistics", {"op": "not", "args": [{"property": "year"}]}),
         ("gminy", {"op": "not", "args": [{"property": "name"}]}),
         ("crime-rates", {"op": "and", "args": [{"property": "name"}, True]}),
+        ("gminy", {"op": "=", "args": [{"property": "name"}, FUNCTION_F]}),
+        ("threats", {"op": "isNull", "args": [{"function": {"name": "upper", "arguments": []}}]}),
+        # CASEI inside CASEI: pygeofilter hands the inner one to SQL as a value
+        ("gminy", {"op": "like", "args": [CASEI_CASEI, {"op": "casei", "args": ["x"]}]}),
     ],
 )
 def test_a_filter_of_the_wrong_type_is_a_400(api: str, collection: str, body: dict) -> None:
@@ -444,3 +452,22 @@ def test_a_filter_of_the_wrong_type_is_a_400(api: str, collection: str, body: di
         timeout=60,
     )
     assert_ogc_exception(answer, body)
+
+
+def test_a_case_insensitive_like_still_works(api: str) -> None:
+    """CASEI on both sides of LIKE is the backend's own function: still answered."""
+    body = {
+        "op": "like",
+        "args": [
+            {"op": "casei", "args": [{"property": "name"}]},
+            {"op": "casei", "args": ["KRAKÓW"]},
+        ],
+    }
+    answer = requests.post(
+        f"{api}/collections/gminy/items",
+        json=body,
+        headers={"Content-Type": CQL2_JSON},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    assert [f["id"] for f in answer.json()["features"]] == ["1261011"]

@@ -414,6 +414,18 @@ class PostGISProvider(BaseProvider):
                 value = _bbox_function_as_envelope(value)
                 if isinstance(value, values.Envelope):
                     setattr(node, side, values.Geometry(dict(value.geometry)))
+        if isinstance(node, ast.Function):
+            # only the SQL backend's functions (CASEI, ...; BBOX was made a polygon above),
+            # and not one inside another: the backend hands an inner function to the
+            # database as a value it cannot take (a LIKE pattern CASEI(CASEI(...)))
+            from pygeofilter.backends.sqlalchemy import filters as sql_functions
+
+            nested = any(isinstance(a, ast.Function) for a in node.arguments or [])
+            if node.name not in sql_functions.function_map or nested:
+                raise invalid_query(
+                    f"unsupported function in filter: {node.name}",
+                    f"nieobsługiwana funkcja w filtrze: {node.name}",
+                )
         if isinstance(node, ast.Attribute):
             # a malformed CQL2-JSON {"property": {...}} parses to a non-string name
             if not isinstance(node.name, str) or node.name not in self.columns:
