@@ -438,6 +438,11 @@ CASEI_CASEI = {"op": "casei", "args": [{"op": "casei", "args": [""]}]}
         ("crime-rates", {"op": "and", "args": [{"property": "name"}, True]}),
         ("gminy", {"op": "=", "args": [{"property": "name"}, FUNCTION_F]}),
         ("threats", {"op": "isNull", "args": [{"function": {"name": "upper", "arguments": []}}]}),
+        # IN with an arithmetic node for its list: pygeofilter cannot walk its own tree
+        (
+            "threat-categories",
+            {"op": "in", "args": [{"property": "code"}, {"op": "/", "args": [1, 2]}]},
+        ),
         # CASEI inside CASEI: pygeofilter hands the inner one to SQL as a value
         ("gminy", {"op": "like", "args": [CASEI_CASEI, {"op": "casei", "args": ["x"]}]}),
     ],

@@ -453,6 +453,12 @@ class PostGISProvider(BaseProvider):
             raise invalid_query(
                 "invalid filter: nested too deeply", "błędny filtr: zbyt głębokie zagnieżdżenie"
             ) from exc
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            # pygeofilter builds some malformed expressions it cannot walk itself
+            # (IN with an arithmetic node for its list): the filter is malformed
+            raise invalid_query(
+                "invalid filter: malformed expression", "błędny filtr: niepoprawne wyrażenie"
+            ) from exc
 
         mapping = {}
         for name, c in self.columns.items():
