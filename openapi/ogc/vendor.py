@@ -3,7 +3,11 @@
 Run by hand when pygeoapi starts to refer to another remote schema (the test
 tests/test_openapi.py fails then, naming the URL):
 
-    .venv/bin/python openapi/ogc/vendor.py URL... [--clones DIR]
+    .venv/bin/python openapi/ogc/vendor.py URL... --clones DIR
+
+DIR holds one bare clone per OGC repository, as DIR/<owner>+<name>/repo
+(e.g. opengeospatial+ogcapi-features/repo: `git clone --bare` of its GitHub
+repository); README.md here names the repositories and commits.
 
 Each file is stored under its URL's host and path (schemas.opengis.net/...,
 raw.githubusercontent.com/...), unmodified, together with every file it refers to
@@ -123,7 +127,12 @@ def vendor(urls: list[str], clones: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("urls", nargs="+")
-    parser.add_argument("--clones", type=Path, default=Path("/work/.mirror"))
+    parser.add_argument(
+        "--clones",
+        type=Path,
+        required=True,
+        help="folder of bare clones, DIR/<owner>+<name>/repo (one per OGC repository)",
+    )
     args = parser.parse_args()
     for url in vendor(args.urls, args.clones):
         print(url, file=sys.stdout)
