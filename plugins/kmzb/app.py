@@ -12,26 +12,22 @@ import os
 import sys
 from pathlib import Path
 from typing import NoReturn
-from urllib.parse import unquote, urlsplit
 
 import yaml
 
 from kmzb.db import connection
 from kmzb.service import openapi as openapi_document
 from kmzb.service import query_checks, result_type
-from kmzb.settings import CONFIG_FILE, VAR_DIR, SettingsError, check_production, load_settings
+from kmzb.settings import (
+    CONFIG_FILE,
+    VAR_DIR,
+    SettingsError,
+    check_production,
+    load_settings,
+    pygeoapi_environment,
+)
 
 OPENAPI_FILE = VAR_DIR / "pygeoapi-openapi.yml"
-
-
-def export_database_environment(url: str) -> None:
-    """Split a libpq URL into the ${KMZB_DB_*} values pygeoapi-config.yml uses."""
-    parts = urlsplit(url)
-    os.environ["KMZB_DB_HOST"] = parts.hostname or "127.0.0.1"
-    os.environ["KMZB_DB_PORT"] = str(parts.port or 5432)
-    os.environ["KMZB_DB_NAME"] = unquote(parts.path.lstrip("/"))
-    os.environ["KMZB_DB_USER"] = unquote(parts.username or "")
-    os.environ["KMZB_DB_PASSWORD"] = unquote(parts.password or "")
 
 
 def write_openapi(config: Path = CONFIG_FILE, target: Path = OPENAPI_FILE) -> Path:
@@ -63,7 +59,7 @@ def prepare_environment() -> None:
         raise SettingsError(f"KMZB_ENV=production refuses to start: {problem}.")
     if problem:
         logging.getLogger(__name__).warning("%s", problem)
-    export_database_environment(url)
+    os.environ.update(pygeoapi_environment(url))
     os.environ.setdefault("KMZB_HOME", str(CONFIG_FILE.parent))  # ${KMZB_HOME} in the config
     os.environ.setdefault("PYGEOAPI_CONFIG", str(CONFIG_FILE))
     os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))

@@ -19,7 +19,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_SHARE = PACKAGE_DIR / "share"  # filled at build time (see setup.py)
@@ -245,3 +245,15 @@ def check_production(settings: Settings) -> None:
     problems = production_problems(settings)
     if problems:
         raise SettingsError("KMZB_ENV=production refuses to start: " + "; ".join(problems) + ".")
+
+
+def pygeoapi_environment(url: str) -> dict[str, str]:
+    """The values pygeoapi-config.yml's ${...} placeholders take, from a libpq URL."""
+    parts = urlsplit(url)
+    return {
+        "KMZB_DB_HOST": parts.hostname or "127.0.0.1",
+        "KMZB_DB_PORT": str(parts.port or 5432),
+        "KMZB_DB_NAME": unquote(parts.path.lstrip("/")),
+        "KMZB_DB_USER": unquote(parts.username or ""),
+        "KMZB_DB_PASSWORD": unquote(parts.password or ""),
+    }
