@@ -1,4 +1,4 @@
-"""Our own read routes beside pygeoapi: status by reference, the police queue,
+"""Our own read routes beside pygeoapi: the vocabulary, status by reference, the police queue,
 report details and attachments for the police, what partners received, the
 institutions reports are forwarded to, and the police read audit for admins.
 
@@ -14,7 +14,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, request
 
 from kmzb.db.pool import get_pool
-from kmzb.domain import audit, institutions, reports
+from kmzb.domain import audit, institutions, reports, vocabulary
 from kmzb.domain.caller import current_caller
 from kmzb.domain.units import reachable_units
 from kmzb.service.responses import json_response
@@ -38,6 +38,25 @@ def content_disposition(name: str) -> str:
     ascii_name = folded.encode("ascii", "ignore").decode("ascii")
     fallback = UNSAFE_IN_FALLBACK.sub("_", ascii_name).strip(" .") or "zalacznik"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+# The vocabulary changes only with a migration: caches may keep it for 5 minutes.
+VOCABULARY_CACHE = "public, max-age=300"
+
+
+@routes.get("/vocabulary")
+def vocabulary_document() -> Response:
+    """Public: statuses (names, colours, flags, next statuses), categories, times of day
+    and the submission limits, as the database defines them; ETag and 304."""
+    with get_pool().connection() as conn:
+        found = vocabulary.load(conn)
+    headers = {"Cache-Control": VOCABULARY_CACHE, "ETag": found.etag}
+    if request.if_none_match.contains_weak(found.etag.strip('"')):
+        response = Response(status=304)
+        for name, value in headers.items():
+            response.headers[name] = value
+        return response
+    return json_response(found.as_json(), headers=headers)
 
 
 @routes.get("/reports/<reference>")

@@ -1,0 +1,208 @@
+"""The vocabulary is defined once, in the database; every copy is read from it.
+
+GET /vocabulary against the tables; the process descriptions' enums and limits;
+the built QGIS project's colours and names; the palette under simulated colour
+blindness; and a migration-like change that reaches every reader.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import psycopg
+import requests
+from psycopg.rows import dict_row
+
+from kmzb.domain import vocabulary
+
+# ---- the palette under colour-vision deficiency -----------------------------------
+# Machado, Oliveira & Fernandes 2009, "A Physiologically-based Model for Simulation of
+# Color Vision Deficiency", severity 1.0, applied to linear RGB.
+MACHADO_2009 = {
+    "protanopia": (
+        (0.152286, 1.052583, -0.204868),
+        (0.114503, 0.786281, 0.099216),
+        (-0.003882, -0.048116, 1.051998),
+    ),
+    "deuteranopia": (
+        (0.367322, 0.860646, -0.227968),
+        (0.280085, 0.672501, 0.047413),
+        (-0.011820, 0.042940, 0.968881),
+    ),
+    "tritanopia": (
+        (1.255528, -0.076749, -0.178779),
+        (-0.078411, 0.930809, 0.147602),
+        (0.004733, 0.691367, 0.303900),
+    ),
+    "typical": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+}
+# CIE76 distance in CIELAB below which two map symbols are too alike to tell apart
+# at a glance (about 2.3 is "just noticeable"; 15 leaves a wide margin).
+MIN_DISTANCE = 15.0
+# WCAG 2.1 non-text contrast (1.4.11): a pictogram on its disc needs 3:1.
+MIN_GLYPH_CONTRAST = 3.0
+
+
+def linear(hex_colour: str) -> tuple[float, float, float]:
+    def channel(value: float) -> float:
+        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return channel(r), channel(g), channel(b)
+
+
+def simulate(rgb: tuple[float, float, float], matrix) -> tuple[float, float, float]:
+    r, g, b = (
+        min(1.0, max(0.0, row[0] * rgb[0] + row[1] * rgb[1] + row[2] * rgb[2])) for row in matrix
+    )
+    return r, g, b
+
+
+def cielab(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+    r, g, b = rgb
+    x = (0.4124564 * r + 0.3575761 * g + 0.1804375 * b) / 0.95047
+    y = 0.2126729 * r + 0.7151522 * g + 0.0721750 * b
+    z = (0.0193339 * r + 0.1191920 * g + 0.9503041 * b) / 1.08883
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > 216 / 24389 else (24389 / 27 * t + 16) / 116
+
+    fx, fy, fz = f(x), f(y), f(z)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def relative_luminance(hex_colour: str) -> float:
+    r, g, b = linear(hex_colour)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    light, dark = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def closest_pair(colours: dict[str, str]) -> tuple[float, str, str, str]:
+    """The two statuses that look most alike, under which vision, and how far apart."""
+    return min(
+        (
+            math.dist(
+                cielab(simulate(linear(colours[a]), m)), cielab(simulate(linear(colours[b]), m))
+            ),
+            vision,
+            a,
+            b,
+        )
+        for vision, m in MACHADO_2009.items()
+        for a, b in itertools.combinations(colours, 2)
+    )
+
+
+def test_the_simulation_really_merges_what_colour_blind_readers_confuse() -> None:
+    """The check can fail: red and green, far apart to typical vision, nearly merge
+    under deuteranopia, and the palette's test would catch such a pair."""
+    red_green = {"a": "#D62728", "b": "#2CA02C"}
+    typical = math.dist(cielab(linear("#D62728")), cielab(linear("#2CA02C")))
+    assert typical > 60
+    distance, vision, _a, _b = closest_pair(red_green)
+    assert distance < MIN_DISTANCE and vision in ("protanopia", "deuteranopia")
+
+
+def test_status_colours_stay_apart_under_colour_blindness(conn: psycopg.Connection) -> None:
+    colours = dict(conn.execute("SELECT code, colour FROM kmzb.statuses").fetchall())
+    assert len(colours) >= 7
+    distance, vision, a, b = closest_pair(colours)
+    assert distance >= MIN_DISTANCE, f"{a} and {b} look alike under {vision} ({distance:.1f})"
+
+
+def test_pictograms_contrast_with_their_discs(conn: psycopg.Connection) -> None:
+    for code, fill, glyph in conn.execute("SELECT code, colour, text_colour FROM kmzb.statuses"):
+        assert contrast(fill, glyph) >= MIN_GLYPH_CONTRAST, code
+
+
+# ---- GET /vocabulary ---------------------------------------------------------------
+
+
+def tables(conn: psycopg.Connection) -> dict:
+    with conn.cursor(row_factory=dict_row) as cur:
+        statuses = cur.execute(
+            """SELECT s.*, p.is_public, p.public_for FROM kmzb.statuses s
+               LEFT JOIN kmzb.visibility_policy p ON p.status = s.code ORDER BY sort_order"""
+        ).fetchall()
+        transitions = cur.execute(
+            "SELECT from_status, to_status FROM kmzb.status_transitions"
+        ).fetchall()
+        categories = cur.execute(
+            "SELECT * FROM kmzb.threat_categories ORDER BY sort_order"
+        ).fetchall()
+        times = cur.execute("SELECT * FROM kmzb.times_of_day ORDER BY sort_order").fetchall()
+        limits = cur.execute("SELECT * FROM kmzb.limits").fetchone()
+    return {
+        "statuses": statuses,
+        "transitions": {(t["from_status"], t["to_status"]) for t in transitions},
+        "categories": categories,
+        "times": times,
+        "limits": limits,
+    }
+
+
+def test_vocabulary_is_the_tables(api: str, conn: psycopg.Connection) -> None:
+    answer = requests.get(f"{api}/vocabulary", timeout=30)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("application/json")
+    assert answer.headers["Cache-Control"] == "public, max-age=300"
+    body = answer.json()
+    assert set(body) == {"statuses", "categories", "times_of_day", "limits"}
+    data = tables(conn)
+
+    assert [s["code"] for s in body["statuses"]] == [s["code"] for s in data["statuses"]]
+    for served, row in zip(body["statuses"], data["statuses"], strict=True):
+        assert served["name"] == {"pl": row["name_pl"], "en": row["name_en"]}
+        assert (served["colour"], served["outline"], served["text_colour"]) == (
+            row["colour"],
+            row["outline"],
+            row["text_colour"],
+        )
+        assert served["is_initial"] is row["is_initial"]
+        assert served["is_open"] is row["is_open"]
+        assert served["is_confirmed"] is row["is_confirmed"]
+        assert served["is_public"] is bool(row["is_public"])
+        days = row["public_for"].days if row["public_for"] is not None else None
+        assert served["public_for_days"] == days
+        assert served["sort_order"] == row["sort_order"]
+    served_transitions = {(s["code"], to) for s in body["statuses"] for to in s["next"]}
+    assert served_transitions == data["transitions"]
+
+    assert len(body["categories"]) == len(data["categories"]) == 24
+    for served, row in zip(body["categories"], data["categories"], strict=True):
+        assert served == {
+            "code": row["code"],
+            "name": {"pl": row["name_pl"], "en": row["name_en"]},
+            "pictogram": row["pictogram"],
+            "description_required": row["description_required"],
+            "public_rule": row["public_rule"],
+            "sort_order": row["sort_order"],
+        }
+    assert body["times_of_day"] == [
+        {"code": t["code"], "name": {"pl": t["name_pl"], "en": t["name_en"]}} for t in data["times"]
+    ]
+    limits = dict(data["limits"])
+    limits.pop("one_row")
+    assert body["limits"] == limits
+
+
+def test_vocabulary_answers_304_to_its_etag(api: str) -> None:
+    first = requests.get(f"{api}/vocabulary", timeout=30)
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    again = requests.get(f"{api}/vocabulary", headers={"If-None-Match": etag}, timeout=30)
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["ETag"] == etag
+    other = requests.get(f"{api}/vocabulary", headers={"If-None-Match": '"other"'}, timeout=30)
+    assert other.status_code == 200 and other.json() == first.json()
+
+
+def test_read_matches_the_served_shape(conn: psycopg.Connection, api: str) -> None:
+    """The domain reader and the endpoint give one document (the endpoint is the reader)."""
+    assert requests.get(f"{api}/vocabulary", timeout=30).json() == vocabulary.read(conn).as_json()
