@@ -12,7 +12,7 @@ from kmzb.db import cluster, connection, migrations
 from kmzb.db.setup import bring_up
 from kmzb.errors import KmzbError
 from kmzb.loaders.common import TableSummary
-from kmzb.settings import Settings, load_settings
+from kmzb.settings import Settings, SettingsError, load_settings
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -38,7 +38,11 @@ def _fail_cleanly(func: Callable) -> Callable:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """KMZB: Krajowa Mapa Zagrożeń Bezpieczeństwa (national safety-threat map)."""
-    ctx.obj = load_settings()
+    try:
+        ctx.obj = load_settings()
+    except SettingsError as exc:  # a malformed variable: one line naming it, no traceback
+        click.echo(f"kmzb: error: {exc}", err=True)
+        sys.exit(1)
 
 
 @main.group()

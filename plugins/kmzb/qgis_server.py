@@ -29,15 +29,10 @@ PROJECT_FILE = QGIS_PROJECT_FILE
 PLUGIN_DIR = QGIS_PLUGIN_DIR
 SERVICE_FILE = VAR_DIR / "pg_service.conf"
 LOG_FILE = VAR_DIR / "qgis-server.log"
-DEFAULT_PORT = 5001
 
 
 class QgisServerError(KmzbError):
     """QGIS Server could not be started."""
-
-
-def wms_port() -> int:
-    return load_settings().wms_port
 
 
 def write_service_file(
@@ -67,7 +62,11 @@ def environment(
     service_file: Path, runtime_dir: Path, project: Path = PROJECT_FILE
 ) -> dict[str, str]:
     """The environment of a QGIS Server process for a KMZB project (the public map by
-    default; qgis_projects/kmzb_basemap.qgs for a server of the offline basemap)."""
+    default; qgis_projects/kmzb_basemap.qgs for a server of the offline basemap).
+
+    The access plugin runs in QGIS's own Python and cannot import kmzb.settings: it
+    gets the token settings as variables, written here from the validated settings."""
+    settings = load_settings()
     tokens.ensure_local_keys()  # the plugin verifies with the same public key as the API
     runtime_dir.mkdir(parents=True, exist_ok=True)
     runtime_dir.chmod(0o700)
@@ -85,8 +84,14 @@ def environment(
             "QGIS_SERVER_LOG_STDERR": "1",
             "QGIS_SERVER_LOG_LEVEL": env.get("QGIS_SERVER_LOG_LEVEL", "1"),
             "KMZB_JWT_PUBLIC_KEY": str(tokens.PUBLIC_KEY),
+            "KMZB_JWT_ISSUER": settings.jwt_issuer,
+            "KMZB_JWT_AUDIENCE": settings.jwt_audience,
+            "KMZB_VAR_DIR": str(settings.var_dir),
         }
     )
+    env.pop("KMZB_JWKS_URL", None)
+    if settings.jwks_url:
+        env["KMZB_JWKS_URL"] = settings.jwks_url
     return env
 
 

@@ -1,5 +1,12 @@
 """Settings from the environment: the bottom layer, imported by everything else.
 
+Every variable the service reads (`KMZB_*` and `DATABASE_URL`) is a typed,
+validated field of `Environment` below, with its default: no other module reads
+os.environ for a setting of its own. `load_settings()` reads them once per
+process and caches the result; a malformed value is a `SettingsError` of one
+line that names the variable (and never echoes a secret). Tests reload with
+`reload_settings()`.
+
 Where the service's files are (configuration, migrations, QGIS project, web
 build, shipped data) is found, never assumed from the checkout's layout:
 
@@ -10,50 +17,106 @@ build, shipped data) is found, never assumed from the checkout's layout:
 
 Mutable state (the embedded cluster, development keys, generated files) goes
 to `KMZB_VAR_DIR`, else `var/` in the home or the checkout, else
-`$XDG_STATE_HOME/kmzb` for an installed package.
+`$XDG_STATE_HOME/kmzb` for an installed package. These two are read at import
+(`Locations`), since the path constants below are module-level names.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
+
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_SHARE = PACKAGE_DIR / "share"  # filled at build time (see setup.py)
+
+DEFAULT_EMBEDDED_PORT = 5433
+DEFAULT_DB_NAME = "kmzb"
+DEFAULT_WMS_PORT = 5001
+DEFAULT_API_PORT = 5000
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
+DEV_JWT_ISSUER = "kmzb-dev"
+DEFAULT_JWT_AUDIENCE = "kmzb"
+MIN_REPORTER_KEY_CHARS = 32
+
+
+class SettingsError(ValueError):
+    """A setting is malformed, or unsafe for production."""
+
+
+_CONFIG = SettingsConfigDict(
+    case_sensitive=True,  # KMZB_API_PORT, never kmzb_api_port
+    env_ignore_empty=True,  # an empty value means: the default
+    extra="ignore",
+    frozen=True,
+    validate_by_alias=True,
+    validate_by_name=False,
+    str_strip_whitespace=True,
+    allow_inf_nan=False,
+    hide_input_in_errors=True,  # SettingsError shows values itself, secrets never
+)
+
+
+def _whole_number(value: Any) -> Any:
+    """Digits only: pydantic alone would take "5.0" (and "5_000") as an int."""
+    if isinstance(value, str) and not re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+        raise PydanticCustomError("int_parsing", "must be a whole number")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+Port = Annotated[WholeNumber, Field(ge=1, le=65535)]
+
+
+class Locations(BaseSettings):
+    """Where the files are: read at import, for the path constants."""
+
+    model_config = _CONFIG
+
+    home: Path | None = Field(None, validation_alias="KMZB_HOME")
+    var_dir: Path | None = Field(None, validation_alias="KMZB_VAR_DIR")
+    xdg_state_home: Path | None = Field(None, validation_alias="XDG_STATE_HOME")
 
 
 def _is_home(folder: Path) -> bool:
     return (folder / "pygeoapi-config.yml").is_file() and (folder / "sql").is_dir()
 
 
-def find_home() -> Path:
+def find_home(locations: Locations | None = None) -> Path:
     """The folder with pygeoapi-config.yml, sql/, qgis_projects/, web/dist, data/."""
-    configured = os.environ.get("KMZB_HOME")
-    if configured:
-        return Path(configured).resolve()
+    configured = (locations or Locations()).home
+    if configured is not None:
+        return configured.resolve()
     checkout = PACKAGE_DIR.parents[1]  # plugins/kmzb -> the checkout
     if _is_home(checkout):
         return checkout
     return BUNDLED_SHARE
 
 
-def find_var_dir(home: Path) -> Path:
-    configured = os.environ.get("KMZB_VAR_DIR")
-    if configured:
-        return Path(configured)
+def find_var_dir(home: Path, locations: Locations | None = None) -> Path:
+    locations = locations or Locations()
+    if locations.var_dir is not None:
+        return locations.var_dir
     if home != BUNDLED_SHARE:
         return home / "var"
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "kmzb"
+    state = locations.xdg_state_home or Path.home() / ".local" / "state"
+    return state / "kmzb"
 
 
-HOME = find_home()
+_LOCATIONS = Locations()
+HOME = find_home(_LOCATIONS)
 # Kept under its old name: scripts and tests read the checkout's files through it.
 PROJECT_ROOT = HOME
-VAR_DIR = find_var_dir(HOME)
+VAR_DIR = find_var_dir(HOME, _LOCATIONS)
 SQL_DIR = HOME / "sql"
 CONFIG_FILE = HOME / "pygeoapi-config.yml"
 QGIS_PROJECT_FILE = HOME / "qgis_projects" / "kmzb_public.qgs"
@@ -64,14 +127,137 @@ QGIS_PLUGIN_DIR = HOME / "plugins" / "qgis_server"
 WEB_DIST_DIR = HOME / "web" / "dist"
 SHIPPED_DATA_DIR = HOME / "data"
 
-DEFAULT_EMBEDDED_PORT = 5433
-DEFAULT_DB_NAME = "kmzb"
-DEFAULT_WMS_PORT = 5001
-DEV_JWT_ISSUER = "kmzb-dev"
+# The values a SettingsError never repeats: secrets, and URLs that may hold a password.
+SECRET_VARIABLES = frozenset(
+    {
+        "KMZB_REPORTER_KEY",
+        "KMZB_REPORTER_SALT",
+        "DATABASE_URL",
+        "KMZB_API_DATABASE_URL",
+        "KMZB_WMS_DATABASE_URL",
+    }
+)
+
+_DB_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ValueError("must be an http:// or https:// URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
+
+
+def _postgres_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ValueError("must be a postgresql:// URL (malformed port)") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("must be a postgresql:// URL")
+    return value
+
+
+class Environment(BaseSettings):
+    """Every variable, its type, default and rule: the one place they are written.
+
+    Each field's alias is the variable's exact name.
+    """
+
+    model_config = _CONFIG
+
+    env: str = Field("development", validation_alias="KMZB_ENV")
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    api_database_url: str | None = Field(None, validation_alias="KMZB_API_DATABASE_URL")
+    wms_database_url: str | None = Field(None, validation_alias="KMZB_WMS_DATABASE_URL")
+    embedded_port: Port = Field(DEFAULT_EMBEDDED_PORT, validation_alias="KMZB_PG_PORT")
+    db_name: str = Field(DEFAULT_DB_NAME, validation_alias="KMZB_DB_NAME")
+    data_dir: Path | None = Field(None, validation_alias="KMZB_DATA_DIR")
+    web_dir: Path | None = Field(None, validation_alias="KMZB_WEB_DIR")
+    basemaps_file: Path | None = Field(None, validation_alias="KMZB_BASEMAPS_FILE")
+    api_host: str = Field("127.0.0.1", min_length=1, validation_alias="KMZB_API_HOST")
+    api_port: Port = Field(DEFAULT_API_PORT, validation_alias="KMZB_API_PORT")
+    public_url: str = Field(DEFAULT_PUBLIC_URL, validation_alias="KMZB_PUBLIC_URL")
+    wms_port: Port = Field(DEFAULT_WMS_PORT, validation_alias="KMZB_WMS_PORT")
+    wms_url: str | None = Field(None, validation_alias="KMZB_WMS_URL")
+    basemap_wms_port: Port | None = Field(None, validation_alias="KMZB_BASEMAP_WMS_PORT")
+    basemap_wms_url: str | None = Field(None, validation_alias="KMZB_BASEMAP_WMS_URL")
+    jwt_issuer: str | None = Field(None, validation_alias="KMZB_JWT_ISSUER")
+    jwt_audience: str | None = Field(None, validation_alias="KMZB_JWT_AUDIENCE")
+    jwks_url: str | None = Field(None, validation_alias="KMZB_JWKS_URL")
+    jwt_public_key: Path | None = Field(None, validation_alias="KMZB_JWT_PUBLIC_KEY")
+    # KMZB_REPORTER_SALT is its old name, still read
+    reporter_key: str | None = Field(
+        None, validation_alias=AliasChoices("KMZB_REPORTER_KEY", "KMZB_REPORTER_SALT")
+    )
+    daily_report_limit: WholeNumber = Field(1, ge=1, validation_alias="KMZB_DAILY_REPORT_LIMIT")
+    trusted_proxy_header: str | None = Field(None, validation_alias="KMZB_TRUSTED_PROXY_HEADER")
+    trusted_proxy_hops: WholeNumber = Field(
+        1, ge=1, le=10, validation_alias="KMZB_TRUSTED_PROXY_HOPS"
+    )
+    burst_radius_m: float = Field(250.0, gt=0, le=100_000, validation_alias="KMZB_BURST_RADIUS_M")
+    burst_window_minutes: WholeNumber = Field(
+        15, ge=1, le=24 * 60, validation_alias="KMZB_BURST_WINDOW_MINUTES"
+    )
+    burst_threshold: WholeNumber = Field(10, ge=0, validation_alias="KMZB_BURST_THRESHOLD")
+    reporter_hash_retention_hours: WholeNumber = Field(
+        48, ge=1, validation_alias="KMZB_REPORTER_HASH_RETENTION_HOURS"
+    )
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in ("development", "production"):
+            raise ValueError("is 'development' or 'production'")
+        return text
+
+    @field_validator("database_url", "api_database_url", "wms_database_url")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        return _postgres_url(value)
+
+    @field_validator("public_url", "wms_url", "basemap_wms_url", "jwks_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @field_validator("db_name")
+    @classmethod
+    def _db_name(cls, value: str) -> str:
+        if not _DB_NAME.match(value):
+            raise ValueError("must be a database name (letters, digits, _ $ -; at most 63)")
+        return value
+
+    @field_validator("trusted_proxy_header")
+    @classmethod
+    def _header(cls, value: str | None) -> str | None:
+        if value is not None and not _HEADER_NAME.match(value):
+            raise ValueError("must be an HTTP header name, e.g. X-Forwarded-For")
+        return value
+
+    @field_validator("jwt_issuer", "jwt_audience", "api_host")
+    @classmethod
+    def _no_space(cls, value: str | None) -> str | None:
+        if value is not None and any(c.isspace() for c in value):
+            raise ValueError("must not contain spaces")
+        return value
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The settings the code reads, resolved from an Environment (load_settings)."""
+
     env: str  # "development" or "production" (KMZB_ENV)
     database_url: str | None  # None means: use the embedded cluster
     embedded_port: int
@@ -103,6 +289,11 @@ class Settings:
     burst_threshold: int
     # The reporter's hash lives only as long as the daily limit needs it.
     reporter_hash_retention_hours: int
+    web_dir: Path = WEB_DIST_DIR  # the built web client served at /map/ (KMZB_WEB_DIR)
+    home: Path = HOME
+    var_dir: Path = VAR_DIR
+    # the variables set in the environment (production refuses some defaults)
+    given: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def embedded(self) -> bool:
@@ -117,80 +308,125 @@ class Settings:
         return self.public_url.startswith("https://")
 
 
-def data_dir_default() -> Path | None:
-    """KMZB_DATA_DIR, else the data shipped with the project (data/)."""
-    value = os.environ.get("KMZB_DATA_DIR")
-    if value:
-        return Path(value)
-    return SHIPPED_DATA_DIR if SHIPPED_DATA_DIR.is_dir() else None
+def _variable(field_name: str | int) -> str:
+    """The environment variable of a field (a location in a ValidationError)."""
+    name = str(field_name)
+    if name.isupper():
+        return name  # already the alias
+    info = Environment.model_fields.get(name)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias or name)
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def _describe(error: Any, raw: dict[str, str]) -> str:
+    """One ValidationError entry as `VARIABLE what-is-wrong, not 'value'`."""
+    name = _variable(error["loc"][0]) if error["loc"] else "setting"
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        what = "must be a whole number"
+    elif kind in ("float_parsing", "float_type"):
+        what = "must be a number"
+    elif kind == "finite_number":
+        what = "must be a finite number"
+    elif kind == "greater_than_equal":
+        what = f"must be at least {ctx['ge']}"
+    elif kind == "greater_than":
+        what = f"must be more than {ctx['gt']}"
+    elif kind == "less_than_equal":
+        what = f"must be at most {ctx['le']}"
+    elif kind == "less_than":
+        what = f"must be less than {ctx['lt']}"
+    elif kind == "string_too_short":
+        what = "must not be empty"
+    elif kind == "value_error":
+        what = str(ctx.get("error", error["msg"]))
+    else:
+        what = str(error["msg"]).lower()
+    value = raw.get(name)
+    if name == "KMZB_REPORTER_KEY" and value is None:
+        value = raw.get("KMZB_REPORTER_SALT")
+    if value is None or name in SECRET_VARIABLES:
+        return f"{name} {what}"
+    return f"{name} {what}, not {value.strip()!r}"
+
+
+def _environment_names() -> set[str]:
+    names: set[str] = set()
+    for info in Environment.model_fields.values():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        elif alias:
+            names.add(str(alias))
+    return names
+
+
+def read_environment() -> Settings:
+    """Settings from the process's environment, validated (load_settings caches them).
+
+    Raises SettingsError: one line naming each malformed variable.
+    """
     try:
-        return int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
-
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, not {raw!r}") from exc
-
-
-class SettingsError(ValueError):
-    """A setting is malformed, or unsafe for production."""
-
-
-def load_settings() -> Settings:
-    wms_port = _int("KMZB_WMS_PORT", DEFAULT_WMS_PORT)
-    basemap_port = _int("KMZB_BASEMAP_WMS_PORT", wms_port + 1)
-    env = (os.environ.get("KMZB_ENV") or "development").strip().lower()
-    if env not in ("development", "production"):
-        raise SettingsError(f"KMZB_ENV is 'development' or 'production', not {env!r}")
+        values = Environment()
+    except ValidationError as invalid:
+        raise SettingsError(
+            "; ".join(_describe(error, dict(os.environ)) for error in invalid.errors())
+        ) from None
+    given = frozenset(name for name in _environment_names() if os.environ.get(name, "").strip())
+    basemap_port = values.basemap_wms_port or values.wms_port + 1
     return Settings(
-        env=env,
-        database_url=os.environ.get("DATABASE_URL") or None,
-        embedded_port=_int("KMZB_PG_PORT", DEFAULT_EMBEDDED_PORT),
-        db_name=os.environ.get("KMZB_DB_NAME", DEFAULT_DB_NAME),
-        data_dir=data_dir_default(),
-        api_host=os.environ.get("KMZB_API_HOST", "127.0.0.1"),
-        api_port=_int("KMZB_API_PORT", 5000),
-        jwt_issuer=os.environ.get("KMZB_JWT_ISSUER", DEV_JWT_ISSUER),
-        jwt_audience=os.environ.get("KMZB_JWT_AUDIENCE", "kmzb"),
-        jwks_url=os.environ.get("KMZB_JWKS_URL") or None,
-        jwt_public_key=os.environ.get("KMZB_JWT_PUBLIC_KEY") or None,
-        reporter_key=(
-            os.environ.get("KMZB_REPORTER_KEY") or os.environ.get("KMZB_REPORTER_SALT") or None
-        ),
-        daily_report_limit=_int("KMZB_DAILY_REPORT_LIMIT", 1),
-        trusted_proxy_header=os.environ.get("KMZB_TRUSTED_PROXY_HEADER") or None,
-        trusted_proxy_hops=_int("KMZB_TRUSTED_PROXY_HOPS", 1),
-        public_url=os.environ.get("KMZB_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
-        wms_port=wms_port,
-        wms_url=os.environ.get("KMZB_WMS_URL") or f"http://127.0.0.1:{wms_port}/ows/",
+        env=values.env,
+        database_url=values.database_url,
+        embedded_port=values.embedded_port,
+        db_name=values.db_name,
+        data_dir=values.data_dir or (SHIPPED_DATA_DIR if SHIPPED_DATA_DIR.is_dir() else None),
+        api_host=values.api_host,
+        api_port=values.api_port,
+        jwt_issuer=values.jwt_issuer or DEV_JWT_ISSUER,
+        jwt_audience=values.jwt_audience or DEFAULT_JWT_AUDIENCE,
+        jwks_url=values.jwks_url,
+        jwt_public_key=str(values.jwt_public_key) if values.jwt_public_key else None,
+        reporter_key=values.reporter_key,
+        daily_report_limit=values.daily_report_limit,
+        trusted_proxy_header=values.trusted_proxy_header,
+        trusted_proxy_hops=values.trusted_proxy_hops,
+        public_url=values.public_url.rstrip("/"),
+        wms_port=values.wms_port,
+        wms_url=values.wms_url or f"http://127.0.0.1:{values.wms_port}/ows/",
         basemap_wms_port=basemap_port,
-        basemap_wms_url=(
-            os.environ.get("KMZB_BASEMAP_WMS_URL") or f"http://127.0.0.1:{basemap_port}/ows/"
-        ),
-        basemaps_file=Path(os.environ.get("KMZB_BASEMAPS_FILE") or BASEMAPS_FILE),
-        api_database_url=os.environ.get("KMZB_API_DATABASE_URL") or None,
-        wms_database_url=os.environ.get("KMZB_WMS_DATABASE_URL") or None,
-        burst_radius_m=_float("KMZB_BURST_RADIUS_M", 250.0),
-        burst_window_minutes=_int("KMZB_BURST_WINDOW_MINUTES", 15),
-        burst_threshold=_int("KMZB_BURST_THRESHOLD", 10),
-        reporter_hash_retention_hours=_int("KMZB_REPORTER_HASH_RETENTION_HOURS", 48),
+        basemap_wms_url=values.basemap_wms_url or f"http://127.0.0.1:{basemap_port}/ows/",
+        basemaps_file=values.basemaps_file or BASEMAPS_FILE,
+        api_database_url=values.api_database_url,
+        wms_database_url=values.wms_database_url,
+        burst_radius_m=values.burst_radius_m,
+        burst_window_minutes=values.burst_window_minutes,
+        burst_threshold=values.burst_threshold,
+        reporter_hash_retention_hours=values.reporter_hash_retention_hours,
+        web_dir=values.web_dir or WEB_DIST_DIR,
+        home=HOME,
+        var_dir=VAR_DIR,
+        given=given,
     )
 
 
-MIN_REPORTER_KEY_CHARS = 32
+@functools.cache
+def load_settings() -> Settings:
+    """The process's settings, read from the environment on the first call only."""
+    return read_environment()
+
+
+def reload_settings() -> Settings:
+    """Read the environment again (tests; a process that changed its environment)."""
+    load_settings.cache_clear()
+    return load_settings()
+
+
+def data_dir_default() -> Path | None:
+    """KMZB_DATA_DIR, else the data shipped with the project (data/)."""
+    return load_settings().data_dir
 
 
 def _loopback_host(host: str) -> bool:
@@ -212,9 +448,9 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append("KMZB_JWKS_URL is not set: give the OIDC issuer's JWKS URL")
     elif not settings.jwks_url.startswith("https://"):
         problems.append("KMZB_JWKS_URL must be an https:// URL")
-    if not os.environ.get("KMZB_JWT_ISSUER") or settings.jwt_issuer == DEV_JWT_ISSUER:
+    if "KMZB_JWT_ISSUER" not in settings.given or settings.jwt_issuer == DEV_JWT_ISSUER:
         problems.append("KMZB_JWT_ISSUER is not set (the development issuer 'kmzb-dev' is refused)")
-    if not os.environ.get("KMZB_JWT_AUDIENCE"):
+    if "KMZB_JWT_AUDIENCE" not in settings.given:
         problems.append("KMZB_JWT_AUDIENCE is not set: give the audience the issuer signs for")
     if settings.jwt_public_key:
         problems.append("KMZB_JWT_PUBLIC_KEY is a development key file: use KMZB_JWKS_URL")
@@ -247,13 +483,30 @@ def check_production(settings: Settings) -> None:
         raise SettingsError("KMZB_ENV=production refuses to start: " + "; ".join(problems) + ".")
 
 
-def pygeoapi_environment(url: str) -> dict[str, str]:
-    """The values pygeoapi-config.yml's ${...} placeholders take, from a libpq URL."""
+# The ${...} names pygeoapi-config.yml takes. None is a KMZB_* input: the app writes
+# them into its own environment for pygeoapi's loader, after reading its settings.
+PYGEOAPI_PLACEHOLDERS = (
+    "PYGEOAPI_KMZB_DB_HOST",
+    "PYGEOAPI_KMZB_DB_PORT",
+    "PYGEOAPI_KMZB_DB_NAME",
+    "PYGEOAPI_KMZB_DB_USER",
+    "PYGEOAPI_KMZB_DB_PASSWORD",
+    "PYGEOAPI_KMZB_HOME",
+    "PYGEOAPI_KMZB_PUBLIC_URL",
+)
+
+
+def pygeoapi_environment(url: str, settings: Settings | None = None) -> dict[str, str]:
+    """The values pygeoapi-config.yml's ${...} placeholders take: the database from a
+    libpq URL, the home folder and the public URL from the settings."""
+    settings = settings or load_settings()
     parts = urlsplit(url)
     return {
-        "KMZB_DB_HOST": parts.hostname or "127.0.0.1",
-        "KMZB_DB_PORT": str(parts.port or 5432),
-        "KMZB_DB_NAME": unquote(parts.path.lstrip("/")),
-        "KMZB_DB_USER": unquote(parts.username or ""),
-        "KMZB_DB_PASSWORD": unquote(parts.password or ""),
+        "PYGEOAPI_KMZB_DB_HOST": parts.hostname or "127.0.0.1",
+        "PYGEOAPI_KMZB_DB_PORT": str(parts.port or 5432),
+        "PYGEOAPI_KMZB_DB_NAME": unquote(parts.path.lstrip("/")),
+        "PYGEOAPI_KMZB_DB_USER": unquote(parts.username or ""),
+        "PYGEOAPI_KMZB_DB_PASSWORD": unquote(parts.password or ""),
+        "PYGEOAPI_KMZB_HOME": str(settings.home),
+        "PYGEOAPI_KMZB_PUBLIC_URL": settings.public_url,
     }

@@ -14,7 +14,6 @@ import os
 import pwd
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -242,9 +241,3 @@ def stop() -> bool:
         return False
     _run([str(bindir / "pg_ctl"), "-D", str(DATA_DIR), "-m", "fast", "-w", "stop"], "stop")
     return True
-
-
-def remove() -> None:
-    """Delete the embedded cluster and its data (used by `kmzb db destroy`)."""
-    stop()
-    shutil.rmtree(CLUSTER_DIR, ignore_errors=True)

@@ -6,7 +6,6 @@ build comes from scripts/bootstrap.sh (`npm ci && npm run build` in web/).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from flask import Blueprint, Response, redirect, request, send_from_directory
@@ -14,13 +13,14 @@ from flask import Blueprint, Response, redirect, request, send_from_directory
 from kmzb.db.pool import get_pool
 from kmzb.domain import places
 from kmzb.service.responses import json_response
-from kmzb.settings import WEB_DIST_DIR
+from kmzb.settings import load_settings
 
 web = Blueprint("kmzb_web", __name__)
 
 
 def web_dir() -> Path:
-    return Path(os.environ.get("KMZB_WEB_DIR", WEB_DIST_DIR))
+    """KMZB_WEB_DIR, else the build in web/dist of the home (settings.web_dir)."""
+    return load_settings().web_dir
 
 
 def _not_built() -> Response:
