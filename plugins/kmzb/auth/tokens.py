@@ -1,4 +1,8 @@
-"""JWT bearer tokens: ES256 or RS256, with issuer, audience, expiry and not-before.
+"""JWT bearer tokens for the API: issuing development tokens, verifying any token.
+
+The rules and the key loading are kmzb.auth.verifier's, the one verifier the
+QGIS Server plugin runs too; this module passes it the service's settings and
+turns its refusals into the API's 401 DomainError.
 
 Production verifies against the OIDC issuer's JWKS (KMZB_JWKS_URL). Development
 uses a local ES256 key pair in var/keys, made on first use; `kmzb token issue`
@@ -14,25 +18,25 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from functools import lru_cache
 from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from kmzb.auth import verifier
 from kmzb.domain.caller import INSTITUTION_CODE, POLICE_ROLES, ROLES, Caller
 from kmzb.domain.errors import DomainError, unauthorized
 from kmzb.settings import VAR_DIR, Settings
 
-ALGORITHMS = ["ES256", "RS256"]
+ALGORITHMS = list(verifier.ALGORITHMS)
 KEY_DIR = VAR_DIR / "keys"
-PRIVATE_KEY = KEY_DIR / "jwt-es256-private.pem"
-PUBLIC_KEY = KEY_DIR / "jwt-es256-public.pem"
-LOCAL_KEY_ID = "kmzb-dev"
+PRIVATE_KEY, PUBLIC_KEY = verifier.local_key_paths(VAR_DIR)
+LOCAL_KEY_ID = verifier.LOCAL_KEY_ID
 
 
 def ensure_local_keys() -> None:
+    """Make the development key pair in var/keys unless it is there."""
     if PRIVATE_KEY.exists() and PUBLIC_KEY.exists():
         return
     KEY_DIR.mkdir(parents=True, exist_ok=True)
@@ -77,7 +81,7 @@ def issue(
         )
     ensure_local_keys()
     now = int(time.time())
-    claims = {
+    claims: dict[str, object] = {
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "sub": subject,
@@ -96,71 +100,34 @@ def issue(
     )
 
 
-@lru_cache(maxsize=4)
-def _jwks_client(url: str) -> jwt.PyJWKClient:
-    return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600)
-
-
-@lru_cache(maxsize=1)
-def _local_public_key(path: Path, mtime: float) -> bytes:
-    return path.read_bytes()
-
-
-def _verification_key(settings: Settings, token: str):
-    if settings.jwks_url:
-        return _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
-    ensure_local_keys()
-    return _local_public_key(PUBLIC_KEY, PUBLIC_KEY.stat().st_mtime)
-
-
-def _refuse(reason_en: str, reason_pl: str) -> DomainError:
-    return unauthorized(f"Invalid token: {reason_en}", f"Nieprawidłowy token: {reason_pl}")
+def token_config(settings: Settings) -> verifier.TokenConfig:
+    """The verifier's configuration from the service's settings."""
+    return verifier.TokenConfig(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        jwks_url=settings.jwks_url or None,
+        public_key_file=Path(settings.jwt_public_key) if settings.jwt_public_key else None,
+        var_dir=VAR_DIR,
+    )
 
 
 def verify(settings: Settings, token: str) -> Caller:
-    """The caller a token names; a 401 DomainError for any flaw."""
+    """The caller a token names; a 401 DomainError for any flaw (its __cause__ is
+    the verifier's TokenRefused, with the reason's code)."""
+    config = token_config(settings)
+    if config.jwks_url is None and config.public_key_file is None:
+        ensure_local_keys()
     try:
-        key = _verification_key(settings, token)
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=ALGORITHMS,
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            options={"require": ["exp", "nbf", "iss", "aud", "sub"]},
-            leeway=30,
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise _refuse("it has expired", "token wygasł") from exc
-    except jwt.ImmatureSignatureError as exc:
-        raise _refuse("it is not valid yet", "token nie jest jeszcze ważny") from exc
-    except jwt.InvalidIssuerError as exc:
-        raise _refuse("wrong issuer", "nieprawidłowy wystawca") from exc
-    except jwt.InvalidAudienceError as exc:
-        raise _refuse("wrong audience", "nieprawidłowy odbiorca") from exc
-    except jwt.InvalidSignatureError as exc:
-        raise _refuse("bad signature", "nieprawidłowy podpis") from exc
-    except jwt.MissingRequiredClaimError as exc:
-        raise _refuse(f"missing claim {exc.claim}", f"brak pola {exc.claim}") from exc
-    except (jwt.PyJWTError, ValueError) as exc:
-        raise _refuse("malformed token", "token jest uszkodzony") from exc
-    role = claims.get("role")
-    if role not in ROLES:
-        raise _refuse("unknown role", "nieznana rola")
-    unit = claims.get("unit")
-    if role in POLICE_ROLES and not isinstance(unit, str):
-        raise _refuse("a police role needs a unit", "rola policyjna wymaga jednostki")
-    institution = claims.get("institution")
-    if institution is not None and (
-        not isinstance(institution, str) or not INSTITUTION_CODE.match(institution)
-    ):
-        raise _refuse(
-            "the institution claim is not an institution code",
-            "pole institution nie jest kodem instytucji",
-        )
+        identity = verifier.verify(config, token)
+    except verifier.TokenRefused as refused:
+        raise _unauthorized(refused) from refused
     return Caller(
-        subject=str(claims["sub"]),
-        role=role,
-        unit=unit if isinstance(unit, str) else None,
-        institution=institution,
+        subject=identity.subject,
+        role=identity.role,
+        unit=identity.unit,
+        institution=identity.institution,
     )
+
+
+def _unauthorized(refused: verifier.TokenRefused) -> DomainError:
+    return unauthorized(f"Invalid token: {refused.en}", f"Nieprawidłowy token: {refused.pl}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from qgis.core import Qgis, QgsMessageLog
 from qgis.server import QgsAccessControlFilter, QgsServerException, QgsServerFilter
 
-from . import rules
+from . import rules, tokens
 from .tokens import ANONYMOUS, Caller, TokenError, caller_from_header
 
 LOG_TAG = "kmzb_access"
@@ -22,6 +22,8 @@ FILTER_PRIORITY = 100
 class KmzbAccessPlugin:
     def __init__(self, server_iface) -> None:
         self.caller: Caller = ANONYMOUS
+        # the token settings are read once, when QGIS Server loads the plugin
+        self.token_config = tokens.configuration()
         self.request_filter = CallerFilter(server_iface, self)
         self.access_control = AccessControl(server_iface, self)
         server_iface.registerFilter(self.request_filter, FILTER_PRIORITY)
@@ -51,7 +53,9 @@ class CallerFilter(QgsServerFilter):
         self.plugin.caller = ANONYMOUS
         handler = self.serverInterface().requestHandler()
         try:
-            self.plugin.caller = caller_from_header(_authorization_header(handler))
+            self.plugin.caller = caller_from_header(
+                _authorization_header(handler), self.plugin.token_config
+            )
         except TokenError as exc:
             handler.setServiceException(
                 QgsServerException(f"Nieprawidłowy token / Invalid token: {exc}", 401)

@@ -1,0 +1,1 @@
+../../kmzb/auth/verifier.py
