@@ -21,7 +21,7 @@ import requests
 
 from kmzb.db import cluster, connection, migrations
 from kmzb.loaders.all import load_all
-from kmzb.settings import PROJECT_ROOT, Settings, load_settings
+from kmzb.settings import PROJECT_ROOT, Settings, load_settings, reload_settings
 
 TEST_DB = f"kmzb_test_{os.getpid()}"
 
@@ -29,6 +29,16 @@ TEST_DB = f"kmzb_test_{os.getpid()}"
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings()
+
+
+@pytest.fixture()
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """monkeypatch for tests that change the environment and read the settings again
+    (kmzb.settings.reload_settings); after the test the environment is put back and the
+    settings are read from it once more, so the next test sees the real ones."""
+    yield monkeypatch
+    monkeypatch.undo()
+    reload_settings()
 
 
 @pytest.fixture(scope="session")
@@ -94,21 +104,8 @@ def running_app(
     """The real app (pygeoapi under gunicorn) on the test database, on a free port;
     yields its base URL and stops it after."""
     port = free_port()
-    env = dict(os.environ)
-    env["KMZB_API_PORT"] = str(port)
-    env["KMZB_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    env = app_environment(db_url, server, port)
     env["PYGEOAPI_OPENAPI"] = str(openapi)
-    # tests speak for many citizens: each request names its address in the header
-    env["KMZB_TRUSTED_PROXY_HEADER"] = "X-Forwarded-For"
-    # ...and stack many reports on the Rynek within minutes: the flood guard is off here;
-    # tests/test_bursts.py runs it with its thresholds on a database of its own
-    env["KMZB_BURST_THRESHOLD"] = "0"
-    if server.embedded:
-        env["KMZB_DB_NAME"] = TEST_DB
-    else:
-        env["DATABASE_URL"] = db_url
-        if server.api_database_url:  # the API's own login role, on the test database
-            env["KMZB_API_DATABASE_URL"] = connection.api_url(server, TEST_DB)
     env.update(extra_env or {})
     gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
@@ -137,6 +134,25 @@ def running_app(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def app_environment(db_url: str, server: Settings, port: int) -> dict[str, str]:
+    """The environment the app runs with in tests: this one, on the test database."""
+    env = dict(os.environ)
+    env["KMZB_API_PORT"] = str(port)
+    env["KMZB_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    # tests speak for many citizens: each request names its address in the header
+    env["KMZB_TRUSTED_PROXY_HEADER"] = "X-Forwarded-For"
+    # ...and stack many reports on the Rynek within minutes: the flood guard is off here;
+    # tests/test_bursts.py runs it with its thresholds on a database of its own
+    env["KMZB_BURST_THRESHOLD"] = "0"
+    if server.embedded:
+        env["KMZB_DB_NAME"] = TEST_DB
+    else:
+        env["DATABASE_URL"] = db_url
+        if server.api_database_url:  # the API's own login role, on the test database
+            env["KMZB_API_DATABASE_URL"] = connection.api_url(server, TEST_DB)
+    return env
 
 
 @pytest.fixture(scope="session")

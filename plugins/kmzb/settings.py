@@ -236,7 +236,7 @@ class Environment(BaseSettings):
     @classmethod
     def _db_name(cls, value: str) -> str:
         if not _DB_NAME.match(value):
-            raise ValueError("must be a database name (letters, digits, _ $ -; at most 63)")
+            raise ValueError("must be a database name of at most 63 letters, digits, _, $ or -")
         return value
 
     @field_validator("trusted_proxy_header")
@@ -320,6 +320,11 @@ def _variable(field_name: str | int) -> str:
     return str(alias or name)
 
 
+def _plain(number: Any) -> Any:
+    """250.0 as 250 in a message."""
+    return int(number) if isinstance(number, float) and number.is_integer() else number
+
+
 def _describe(error: Any, raw: dict[str, str]) -> str:
     """One ValidationError entry as `VARIABLE what-is-wrong, not 'value'`."""
     name = _variable(error["loc"][0]) if error["loc"] else "setting"
@@ -332,13 +337,13 @@ def _describe(error: Any, raw: dict[str, str]) -> str:
     elif kind == "finite_number":
         what = "must be a finite number"
     elif kind == "greater_than_equal":
-        what = f"must be at least {ctx['ge']}"
+        what = f"must be at least {_plain(ctx['ge'])}"
     elif kind == "greater_than":
-        what = f"must be more than {ctx['gt']}"
+        what = f"must be more than {_plain(ctx['gt'])}"
     elif kind == "less_than_equal":
-        what = f"must be at most {ctx['le']}"
+        what = f"must be at most {_plain(ctx['le'])}"
     elif kind == "less_than":
-        what = f"must be less than {ctx['lt']}"
+        what = f"must be less than {_plain(ctx['lt'])}"
     elif kind == "string_too_short":
         what = "must not be empty"
     elif kind == "value_error":
