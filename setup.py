@@ -7,6 +7,8 @@ beside the code (kmzb.settings.BUNDLED_SHARE), never in a checkout.
 
 An editable install (`pip install -e .`, what bootstrap does) copies nothing:
 the code runs from the checkout, where settings find these files in place.
+The QGIS plugin's verifier.py is a symbolic link to kmzb/auth/verifier.py in
+the checkout; the wheel carries its content (LINKED, checked at build time).
 web/dist is git-ignored and built by bootstrap: whatever it holds at build time
 is copied; a build without it says so and the wheel serves no web page.
 """
@@ -34,6 +36,12 @@ SHARED = [
     ("web/dist", "web/dist", False),
 ]
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp", ".kmzb-build")
+# Files the checkout links rather than copies (one source, two import paths): the
+# bundle holds their content, checked equal to the source's.
+# (bundled copy under kmzb/share, the file it links to)
+LINKED = [
+    ("plugins/qgis_server/kmzb_access/verifier.py", "plugins/kmzb/auth/verifier.py"),
+]
 
 
 class build_py_with_share(build_py):  # noqa: N801 (setuptools' naming)
@@ -57,6 +65,10 @@ class build_py_with_share(build_py):  # noqa: N801 (setuptools' naming)
                 shutil.copytree(path, destination, ignore=SKIPPED)
             else:
                 shutil.copy2(path, destination)
+        for bundled, source in LINKED:  # copytree copied the links' content
+            copy = share / bundled
+            if copy.is_symlink() or copy.read_bytes() != (ROOT / source).read_bytes():
+                raise RuntimeError(f"kmzb packaging: {bundled} is not a copy of {source}")
 
 
 setup(cmdclass={"build_py": build_py_with_share})
