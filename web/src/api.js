@@ -29,10 +29,14 @@ export async function execute(process, inputs, token) {
   return parse(response);
 }
 
-// The message of an error in the current language: "English / Polski" from the service.
+// The message of an error in the current language: the service sends
+// "message": {"pl": ..., "en": ...} beside the OGC "description" (English).
 export function errorText(error, lang) {
   if (!(error instanceof ApiError)) return null;
-  const description = error.body?.description || '';
-  const [en, pl] = description.split(' / ');
-  return (lang === 'pl' ? pl || en : en) || null;
+  const message = error.body?.message;
+  if (message && typeof message === 'object') {
+    const text = message[lang] || message.en || message.pl;
+    if (typeof text === 'string' && text) return text;
+  }
+  return error.body?.description || null;
 }

@@ -3,7 +3,8 @@
 // rates over the years against the national average.
 import { execute, errorText } from './api.js';
 import { t, pick, currentLang, onLangChange } from './i18n.js';
-import { escapeHtml, showMarker, fitBox, categoryLabel, centerLonLat } from './map.js';
+import { escapeHtml, showMarker, fitBox, centerLonLat } from './map.js';
+import { categoryName } from './vocabulary.js';
 
 let point = null;
 let unit = null;
@@ -61,7 +62,7 @@ function render(summary) {
     ? t('area_circle', { radius: area.radius_m, lat: area.lat.toFixed(4), lon: area.lon.toFixed(4), gmina: area.gmina?.name || area.powiat.name })
     : `${area.name} (TERYT ${area.teryt})`;
   const periods = threats.periods_days;
-  const rows = threats.by_category.map((c) => `<tr><th scope="row">${escapeHtml(categoryLabel(c.category) || pick(c.name))}</th>${periods.map((n) => `<td>${c[`last_${n}_days`]}</td>`).join('')}</tr>`).join('');
+  const rows = threats.by_category.map((c) => `<tr><th scope="row">${escapeHtml(categoryName(c.category, c.name))}</th>${periods.map((n) => `<td>${c[`last_${n}_days`]}</td>`).join('')}</tr>`).join('');
   const latest = crime.years.find((y) => y.year === crime.latest_year);
   const ratio = latest && crime.ratio_to_national != null
     ? `<p class="ratio ${crime.ratio_to_national > 1 ? 'above' : 'below'}">${escapeHtml(t('area_ratio', { year: crime.latest_year, rate: latest.rate_per_10k, ratio: crime.ratio_to_national, national: latest.national_rate_per_10k }))}</p>` : '';

@@ -2,15 +2,17 @@
 import { getJson, errorText } from './api.js';
 import { t, pick, currentLang, formatDate, onLangChange } from './i18n.js';
 import { escapeHtml, zoomTo, showMarker } from './map.js';
+import { limitPattern } from './vocabulary.js';
+import { historyNames } from './history.js';
 
-const PATTERN = /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/;
 let last = null;
 
 function render(report) {
   const box = document.getElementById('check-result');
-  const history = report.history.map((h) => `
-    <li><time datetime="${escapeHtml(h.changed_at)}">${escapeHtml(formatDate(h.changed_at))}</time>:
-      <strong>${escapeHtml(h.from ? t(`status_${h.from}`) : '—')} → ${escapeHtml(t(`status_${h.to}`))}</strong>
+  const names = historyNames(report.history);
+  const history = report.history.map((h, i) => `
+    <li data-to="${escapeHtml(h.to)}"><time datetime="${escapeHtml(h.changed_at)}">${escapeHtml(formatDate(h.changed_at))}</time>:
+      <strong>${escapeHtml(names[i].from)} → <span class="to">${escapeHtml(names[i].to)}</span></strong>
       ${h.note ? `<br><span class="note">${escapeHtml(h.note)}</span>` : ''}</li>`).join('');
   box.innerHTML = `
     <div class="card" data-status="${escapeHtml(report.status)}">
@@ -51,7 +53,8 @@ export async function checkReference(value) {
   input.removeAttribute('aria-invalid');
   document.getElementById('check-result').innerHTML = '';
   last = null;
-  if (!PATTERN.test(reference)) {
+  const pattern = limitPattern('reference_pattern');
+  if (!reference || (pattern && !pattern.test(reference))) {
     error.textContent = t('bad_reference');
     input.setAttribute('aria-invalid', 'true');
     return;

@@ -2,22 +2,21 @@
 import 'ol/ol.css';
 import { fromLonLat } from 'ol/proj.js';
 import './style.css';
-import { applyTexts, setLang, currentLang, onLangChange } from './i18n.js';
-import { getJson } from './api.js';
+import { applyTexts, setLang, currentLang, onLangChange, t } from './i18n.js';
 import {
-  map, loadWms, setCategories, setFilters, setThreatsVisible, setBoundariesVisible,
-  setPickHandler, categoryLabel,
+  map, loadWms, setFilters, setThreatsVisible, setBoundariesVisible, setPickHandler,
+  applyVocabulary, statusStyleColours,
 } from './map.js';
 import { setupSearch, onPlaceChosen } from './search.js';
-import { setupReport, setReportPoint, fillCategories } from './report.js';
+import { setupReport, setReportPoint, fillReportForm } from './report.js';
 import { setupCheck, checkReference } from './check.js';
 import { setupArea, setAreaPoint, setAreaUnit } from './area.js';
-import { setupPolice } from './police.js';
+import { setupPolice, fillStatusFilter } from './police.js';
 import { setupBasemaps, useBasemap, currentBasemap, wmtsSource } from './basemap.js';
+import { loadVocabulary, publicCategories, categoryName } from './vocabulary.js';
 
 const TABS = ['map', 'report', 'check', 'area', 'police'];
 let active = 'map';
-let categories = [];
 
 function pickModeFor(name) {
   if (name === 'report') setPickHandler(([lon, lat]) => setReportPoint(lon, lat), 'pick_hint_report');
@@ -58,22 +57,13 @@ function fillFilterCategories() {
   const select = document.getElementById('filter-category');
   const chosen = select.value;
   select.querySelectorAll('option:not([value=""])').forEach((o) => o.remove());
-  for (const c of categories.filter((x) => x.shown_on_public_map)) {
+  for (const c of publicCategories()) {
     const option = document.createElement('option');
     option.value = c.code;
-    option.textContent = categoryLabel(c.code);
+    option.textContent = categoryName(c.code);
     select.append(option);
   }
   select.value = chosen;
-}
-
-async function loadCategories() {
-  const answer = await getJson('/collections/threat-categories/items?f=json&limit=100');
-  categories = answer.features.map((f) => ({ ...f.properties, code: f.properties.code ?? f.id }))
-    .sort((a, b) => a.sort_order - b.sort_order);
-  setCategories(categories);
-  fillFilterCategories();
-  fillCategories(categories);
 }
 
 function setupFilters() {
@@ -91,12 +81,26 @@ function setupFilters() {
   document.getElementById('layer-boundaries').addEventListener('change', (e) => setBoundariesVisible(e.target.checked));
 }
 
-function start() {
+async function start() {
   applyTexts();
   document.getElementById('lang').addEventListener('click', () => setLang(currentLang() === 'pl' ? 'en' : 'pl'));
+  // the map's background meanwhile; no report is drawn before the vocabulary is in
+  loadWms();
+  setupBasemaps(map);
+  // for the browser console and tests
+  window.kmzb = {
+    map, useBasemap, currentBasemap, wmtsSource, fromLonLat, statusStyleColours,
+  };
+  const hint = document.getElementById('map-hint');
+  await loadVocabulary(() => { hint.textContent = t('vocabulary_down'); });
+  if (hint.textContent === t('vocabulary_down')) hint.textContent = '';
+  applyVocabulary();
+  fillFilterCategories();
+  fillReportForm();
+  fillStatusFilter();
+  document.body.dataset.vocabulary = 'loaded';
   onLangChange(() => {
     fillFilterCategories();
-    fillCategories(categories);
     pickModeFor(active);
   });
   setupTabs();
@@ -115,11 +119,6 @@ function start() {
   });
   const hash = window.location.hash.replace(/^#\/?/, '');
   showTab(TABS.includes(hash) ? hash : 'map');
-  loadCategories().catch(() => {});
-  loadWms();
-  setupBasemaps(map);
-  // for the browser console and tests
-  window.kmzb = { map, useBasemap, currentBasemap, wmtsSource, fromLonLat };
 }
 
 start();

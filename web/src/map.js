@@ -20,19 +20,19 @@ import { createXYZ } from 'ol/tilegrid.js';
 import { fromLonLat, toLonLat, transformExtent } from 'ol/proj.js';
 import { Style, Fill, Stroke, Circle as CircleStyle, Text, Icon } from 'ol/style.js';
 import { defaults as defaultControls, ScaleLine } from 'ol/control.js';
-import { t, pick, currentLang, formatDate, onLangChange, wmsTitle } from './i18n.js';
+import { t, formatDate, onLangChange, wmsTitle } from './i18n.js';
+import {
+  vocabularyLoaded, statusColours, statusName, categoryName, pictogramUrl, timeOfDayName,
+  publicStatuses, publicCategories,
+} from './vocabulary.js';
 
 // tiles of 512 px: a tile of zoom z is drawn at view zoom z + 1, so single reports
 // (tile zoom 14 and up) show from view zoom 15
 const TILE_SIZE = 512;
 export const DETAIL_ZOOM = 15;
-export const STATUS_COLORS = {
-  new: '#1f5fbf', verification: '#b35c00', confirmed: '#c0162b',
-  unconfirmed: '#6b6b6b', eliminated: '#6b6b6b', forwarded: '#6b6b6b', joke_or_mistake: '#6b6b6b',
-};
 const POLAND = { center: [19.4, 52.0], zoom: 6 };
-// Street scale: reports drawn with their category's pictogram (the 24 of the WMS
-// project, served from web/src/pictograms), the choropleth gone.
+// Street scale: reports drawn with their category's pictogram (the SVG the WMS project
+// draws, web/src/pictograms/<pictogram>.svg), the choropleth gone.
 export const PICTOGRAM_ZOOM = 17;
 // The choropleth's opacity: CHOROPLETH_OPACITY up to FADE_FROM, then down to nothing
 // at PICTOGRAM_ZOOM, so the basemap shows through where streets matter.
@@ -40,7 +40,7 @@ const CHOROPLETH_OPACITY = 0.6;
 const FADE_FROM = 13;
 
 const state = {
-  category: '', from: '', to: '', pick: null, categories: {},
+  category: '', from: '', to: '', pick: null,
 };
 
 // --- styles ---------------------------------------------------------------
@@ -49,18 +49,25 @@ const boundaryStyles = {
   wojewodztwo: new Style({ stroke: new Stroke({ color: '#4a4a4a', width: 1.4 }) }),
   powiat: new Style({ stroke: new Stroke({ color: '#9a9a9a', width: 0.6 }) }),
 };
+// A report: a dot in its status's colours, from the vocabulary (GET /vocabulary).
 const pointStyles = {};
 function pointStyle(status) {
   if (!pointStyles[status]) {
+    const colours = statusColours(status);
     pointStyles[status] = new Style({
       image: new CircleStyle({
         radius: 7,
-        fill: new Fill({ color: STATUS_COLORS[status] || '#6b6b6b' }),
-        stroke: new Stroke({ color: '#ffffff', width: 2 }),
+        fill: new Fill({ color: colours.fill }),
+        stroke: new Stroke({ color: colours.outline, width: 2 }),
       }),
     });
   }
   return pointStyles[status];
+}
+// What the map draws for a report in this status (for the legend and the tests).
+export function statusStyleColours(status) {
+  const circle = pointStyle(status).getImage();
+  return { fill: circle.getFill().getColor(), outline: circle.getStroke().getColor() };
 }
 // Grid cells (64 per tile side): dots sized and shaded by the number of reports,
 // a density picture that stays readable at 5 million reports; a click tells the count.
@@ -83,15 +90,18 @@ const pictogramStyles = {};
 function pictogramStyle(status, category) {
   const key = `${status}|${category}`;
   if (!pictogramStyles[key]) {
+    const colours = statusColours(status);
+    const src = pictogramUrl(category);
     pictogramStyles[key] = [
       new Style({
         image: new CircleStyle({
           radius: 12,
-          fill: new Fill({ color: STATUS_COLORS[status] || '#6b6b6b' }),
-          stroke: new Stroke({ color: '#ffffff', width: 2 }),
+          fill: new Fill({ color: colours.fill }),
+          stroke: new Stroke({ color: colours.outline, width: 2 }),
         }),
       }),
-      new Style({ image: new Icon({ src: `pictograms/${category}.svg`, width: 15, height: 15 }) }),
+      // the pictograms are white: tinted with the status's text colour
+      ...(src ? [new Style({ image: new Icon({ src, width: 15, height: 15, color: colours.text }) })] : []),
     ];
   }
   return pictogramStyles[key];
@@ -99,12 +109,14 @@ function pictogramStyle(status, category) {
 const pictogramResolution = () => map.getView().getResolutionForZoom(PICTOGRAM_ZOOM - 0.5);
 
 function reportStyle(feature, resolution) {
+  if (!vocabularyLoaded()) return null;
   const category = feature.get('category');
   if (resolution <= pictogramResolution() && category) return pictogramStyle(feature.get('status'), category);
   return pointStyle(feature.get('status'));
 }
 
 function threatStyle(feature, resolution) {
+  if (!vocabularyLoaded()) return null; // no report is drawn before its colours are known
   if (feature.get('layer') === 'threat_cells') return cellStyle(feature.get('count') || 0);
   if (dateFilterOn()) return null; // the filtered features layer draws them
   if (state.category && feature.get('category') !== state.category) return null;
@@ -204,11 +216,6 @@ function escapeHtml(text) {
 }
 export { escapeHtml };
 
-function categoryName(code, fallback) {
-  const names = state.categories[code];
-  return names ? pick(names) : (fallback || code);
-}
-
 export function closePopup() { popup.hidden = true; popup.innerHTML = ''; }
 
 async function openPopup(id, status, category) {
@@ -220,9 +227,9 @@ async function openPopup(id, status, category) {
     if (response.ok) p = { ...(await response.json()).properties, id };
   } catch { /* keep what the tile had */ }
   const rows = [
-    [t('status'), t(`status_${p.status}`)],
+    [t('status'), statusName(p.status)],
     [t('reported'), formatDate(p.reported_on)],
-    [t('event'), p.event_date ? `${formatDate(p.event_date)}${p.time_of_day ? `, ${t(p.time_of_day)}` : ''}` : ''],
+    [t('event'), p.event_date ? `${formatDate(p.event_date)}${p.time_of_day ? `, ${timeOfDayName(p.time_of_day)}` : ''}` : ''],
     [t('police_unit'), p.police_unit_name || ''],
   ].filter(([, v]) => v);
   popup.innerHTML = `
@@ -280,11 +287,6 @@ function updateHint() {
 }
 
 // --- public API for the panels ------------------------------------------------
-export function setCategories(list) {
-  state.categories = Object.fromEntries(list.map((c) => [c.code, { pl: c.name_pl, en: c.name_en }]));
-}
-export function categoryLabel(code) { return categoryName(code, code); }
-
 export function setFilters({ category, from, to }) {
   state.category = category || '';
   state.from = from || '';
@@ -303,6 +305,66 @@ export function setThreatsVisible(visible) {
 }
 export function setBoundariesVisible(visible) { boundaries.setVisible(visible); }
 
+// --- the legend: the public statuses in the colours the map draws them ------------------
+const SVG = 'http://www.w3.org/2000/svg';
+function svgElement(name, attributes) {
+  const element = document.createElementNS(SVG, name);
+  Object.entries(attributes).forEach(([key, value]) => element.setAttribute(key, String(value)));
+  return element;
+}
+function swatch(status, size, radius) {
+  const { fill, outline } = statusStyleColours(status);
+  const svg = svgElement('svg', {
+    class: 'sym swatch', width: size, height: size, viewBox: `0 0 ${size} ${size}`, 'aria-hidden': 'true',
+  });
+  svg.append(svgElement('circle', {
+    cx: size / 2, cy: size / 2, r: radius, fill, stroke: outline, 'stroke-width': 2,
+  }));
+  return svg;
+}
+// The street-scale key: a pictogram on a status's colours, tinted as the map tints it.
+function pictogramSwatch() {
+  const sample = publicStatuses().find((s) => s.is_confirmed) || publicStatuses()[0];
+  const src = pictogramUrl(publicCategories()[0]?.code);
+  if (!sample) return null;
+  const svg = swatch(sample.code, 26, 11);
+  if (src) {
+    const filter = svgElement('filter', { id: 'legend-pictogram-tint' });
+    filter.append(svgElement('feFlood', { 'flood-color': statusColours(sample.code).text }));
+    filter.append(svgElement('feComposite', { in2: 'SourceAlpha', operator: 'in' }));
+    svg.append(filter, svgElement('image', {
+      href: src, x: 6, y: 6, width: 14, height: 14, filter: 'url(#legend-pictogram-tint)',
+    }));
+  }
+  svg.dataset.status = sample.code;
+  return svg;
+}
+function drawLegend() {
+  const legend = document.getElementById('legend');
+  const pictograms = document.getElementById('legend-pictograms');
+  legend.querySelectorAll('li.status').forEach((item) => item.remove());
+  for (const status of publicStatuses()) {
+    const item = document.createElement('li');
+    item.className = 'status';
+    item.dataset.status = status.code;
+    const name = document.createElement('span');
+    name.className = 'status-name';
+    name.textContent = statusName(status.code);
+    item.append(swatch(status.code, 18, 7), name);
+    legend.insertBefore(item, pictograms);
+  }
+  pictograms.querySelector('svg')?.remove();
+  const sample = pictogramSwatch();
+  if (sample) pictograms.prepend(sample);
+}
+
+// Once the vocabulary is in: the legend, and the reports drawn in their colours.
+export function applyVocabulary() {
+  drawLegend();
+  threats.changed();
+  filtered.changed();
+}
+
 export function setPickHandler(handler, hintKey) {
   state.pick = handler;
   hint.textContent = handler && hintKey ? t(hintKey) : '';
@@ -317,7 +379,6 @@ export function showMarker(lon, lat, radius) {
   }
   markerSource.addFeature(new Feature(new Point(fromLonLat([lon, lat]))));
 }
-export function clearMarker() { markerSource.clear(); }
 
 export function zoomTo(lon, lat, zoom = 16) {
   map.getView().animate({ center: fromLonLat([lon, lat]), zoom, duration: 250 });
@@ -422,7 +483,6 @@ onLangChange(() => {
   const status = document.getElementById('wms-status');
   if (status.dataset.state) status.textContent = t(status.dataset.state === 'up' ? 'wms_ok' : 'wms_down');
   renameWmsLayers();
+  if (vocabularyLoaded()) drawLegend();
   if (!popup.hidden) closePopup();
 });
-
-export { currentLang };

@@ -2,13 +2,12 @@
 // report, change its status with a note; a conflict (409) is said plainly.
 import { getJson, execute, errorText, ApiError } from './api.js';
 import { t, pick, currentLang, formatDate, onLangChange } from './i18n.js';
-import { escapeHtml, showMarker, zoomTo, categoryLabel } from './map.js';
+import { escapeHtml, showMarker, zoomTo } from './map.js';
+import {
+  categoryName, statusName, nextStatuses, openStatuses, timeOfDayName,
+} from './vocabulary.js';
+import { historyNames } from './history.js';
 
-const MOVES = {
-  new: ['verification'],
-  verification: ['confirmed', 'unconfirmed', 'joke_or_mistake'],
-  confirmed: ['eliminated', 'forwarded'],
-};
 const PAGE = 50;
 // a report held back by the flood guard (queue field `burst`) until it is reviewed
 const BURST = {
@@ -56,8 +55,8 @@ function renderQueue() {
   body.innerHTML = queue.reports.map((r) => `
     <tr class="${r.overdue ? 'overdue' : ''}" data-reference="${escapeHtml(r.reference)}">
       <td class="reference"><button type="button" class="open link" data-reference="${escapeHtml(r.reference)}" aria-label="${escapeHtml(t('open'))} ${escapeHtml(r.reference)}">${escapeHtml(r.reference)}</button></td>
-      <td>${escapeHtml(categoryLabel(r.category))}</td>
-      <td>${escapeHtml(t(`status_${r.status}`))}${r.overdue ? ` <span class="badge">${escapeHtml(t('overdue'))}</span>` : ''}${r.burst ? burstBadge() : ''}</td>
+      <td>${escapeHtml(categoryName(r.category))}</td>
+      <td>${escapeHtml(statusName(r.status))}${r.overdue ? ` <span class="badge">${escapeHtml(t('overdue'))}</span>` : ''}${r.burst ? burstBadge() : ''}</td>
       <td>${escapeHtml(formatDate(r.created_at))}</td>
     </tr>`).join('');
 }
@@ -79,12 +78,23 @@ async function loadQueue() {
   }
 }
 
+// The statuses this report may move to: the service's answer for it (allowed_transitions,
+// codes or {code, name}), else the vocabulary's transitions; [code, name] pairs.
+function moves() {
+  const allowed = report.allowed_transitions;
+  if (Array.isArray(allowed)) {
+    return allowed.map((m) => (typeof m === 'string' ? [m, statusName(m)] : [m.code, m.name ? pick(m.name) : statusName(m.code)]));
+  }
+  return nextStatuses(report.status).map((code) => [code, statusName(code)]);
+}
+
 function renderReport() {
   const box = document.getElementById('police-report');
-  const moves = MOVES[report.status] || [];
-  const history = report.history.map((h) => `
+  const next = moves();
+  const names = historyNames(report.history);
+  const history = report.history.map((h, i) => `
     <li><time datetime="${escapeHtml(h.changed_at)}">${escapeHtml(formatDate(h.changed_at))}</time>:
-      ${escapeHtml(h.from ? t(`status_${h.from}`) : '—')} → <strong>${escapeHtml(t(`status_${h.to}`))}</strong>
+      ${escapeHtml(names[i].from)} → <strong>${escapeHtml(names[i].to)}</strong>
       ${h.actor ? ` (${escapeHtml(h.actor)}${h.actor_unit ? `, ${escapeHtml(h.actor_unit)}` : ''})` : ''}
       ${h.note ? `<br><span class="note">${escapeHtml(h.note)}</span>${h.note_public ? ` <span class="badge">${escapeHtml(t('note_is_public'))}</span>` : ''}` : ''}</li>`).join('');
   const note = message ? `<p class="message ${message.kind}" role="alert" id="police-message">${message.kind === 'conflict' ? `<strong>${escapeHtml(t('conflict_title'))}</strong> ` : ''}${escapeHtml(message.text)}
@@ -95,20 +105,20 @@ function renderReport() {
       <dl>
         <dt>${escapeHtml(t('status'))}</dt><dd id="police-report-status">${escapeHtml(pick(report.status_name))} (${escapeHtml(t('version'))} ${report.version})</dd>
         <dt>${escapeHtml(t('reported'))}</dt><dd>${escapeHtml(formatDate(report.reported_at))}</dd>
-        ${report.event_date ? `<dt>${escapeHtml(t('event'))}</dt><dd>${escapeHtml(formatDate(report.event_date))}${report.time_of_day ? `, ${escapeHtml(t(report.time_of_day))}` : ''}</dd>` : ''}
+        ${report.event_date ? `<dt>${escapeHtml(t('event'))}</dt><dd>${escapeHtml(formatDate(report.event_date))}${report.time_of_day ? `, ${escapeHtml(timeOfDayName(report.time_of_day))}` : ''}</dd>` : ''}
         <dt>${escapeHtml(t('police_unit'))}</dt><dd>${escapeHtml(report.police_unit_name)}</dd>
         <dt>${escapeHtml(t('source'))}</dt><dd>${escapeHtml(t(report.source))}</dd>
         ${report.forwarded_to ? `<dt>${escapeHtml(t('forwarded_to'))}</dt><dd>${escapeHtml(pick(report.forwarded_to_name) || report.forwarded_to)} (${escapeHtml(report.forwarded_to)})</dd>` : ''}
-        ${report.description ? `<dt>${escapeHtml(t('description'))}</dt><dd class="desc">${escapeHtml(report.description)}</dd>` : ''}
+        ${report.description ? `<dt>${escapeHtml(t('description_label'))}</dt><dd class="desc">${escapeHtml(report.description)}</dd>` : ''}
         ${report.attachments.length ? `<dt>${escapeHtml(t('attachments_list'))}</dt><dd>${report.attachments.map((a) => `${escapeHtml(a.name)} (${Math.ceil(a.size_bytes / 1024)} kB)`).join(', ')}</dd>` : ''}
       </dl>
       <button type="button" id="police-map" class="secondary">${escapeHtml(t('show_on_map'))}</button>
       <h4>${escapeHtml(t('history'))}</h4>
       <ol class="history">${history}</ol>
       ${note}
-      ${moves.length ? `<form id="police-review">
+      ${next.length ? `<form id="police-review">
         <label for="review-status">${escapeHtml(t('new_status'))}</label>
-        <select id="review-status" name="status">${moves.map((m) => `<option value="${m}">${escapeHtml(t(`status_${m}`))}</option>`).join('')}</select>
+        <select id="review-status" name="status">${next.map(([code, name]) => `<option value="${escapeHtml(code)}">${escapeHtml(name)}</option>`).join('')}</select>
         <div id="review-forward" hidden><label for="review-forwarded">${escapeHtml(t('forwarded_to'))}</label>
           <select id="review-forwarded" name="forwarded_to">${institutions.length
     ? `<option value="">${escapeHtml(t('choose_institution'))}</option>${institutions.map((i) => `<option value="${escapeHtml(i.code)}">${escapeHtml(pick(i.name))} (${escapeHtml(i.code)})</option>`).join('')}`
@@ -151,7 +161,7 @@ async function openReport(reference, keepMessage = false) {
   if (!keepMessage) message = null;
   try {
     report = await getJson(`/police/reports/${encodeURIComponent(reference)}`, token);
-    institutions = (MOVES[report.status] || []).includes('forwarded')
+    institutions = moves().some(([code]) => code === 'forwarded')
       ? (await getJson(`/institutions?unit=${encodeURIComponent(report.police_unit)}`, token)).institutions
       : [];
     renderReport();
@@ -198,6 +208,20 @@ function showSignedIn() {
   who.textContent = signed ? t('signed_in', { role: c.role ? t(`role_${c.role}`) : '?', unit: c.unit || c.institution || '' }) : '';
 }
 
+// The queue's status filter: the open statuses, from the vocabulary.
+export function fillStatusFilter() {
+  const select = document.getElementById('police-status');
+  const chosen = select.value;
+  select.querySelectorAll('option:not([value=""])').forEach((o) => o.remove());
+  for (const s of openStatuses()) {
+    const option = document.createElement('option');
+    option.value = s.code;
+    option.textContent = statusName(s.code);
+    select.append(option);
+  }
+  select.value = chosen;
+}
+
 export function setupPolice() {
   document.getElementById('police-login').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -230,5 +254,10 @@ export function setupPolice() {
   });
   const saved = storedToken();
   if (saved) { document.getElementById('police-token').value = saved; signIn(saved); }
-  onLangChange(() => { if (queue) renderQueue(); if (report) renderReport(); if (token) showSignedIn(); });
+  onLangChange(() => {
+    fillStatusFilter();
+    if (queue) renderQueue();
+    if (report) renderReport();
+    if (token) showSignedIn();
+  });
 }

@@ -1,8 +1,11 @@
 // "Zgłoś zagrożenie": the point (map click, search or map centre), category, optional
 // fields, the 112 notice, send; the reference, or the server's errors next to the fields.
 import { execute, errorText, ApiError } from './api.js';
-import { t, currentLang, onLangChange } from './i18n.js';
-import { showMarker, centerLonLat, categoryLabel } from './map.js';
+import { t, currentLang, onLangChange, applyTexts } from './i18n.js';
+import { showMarker, centerLonLat } from './map.js';
+import {
+  categories, categoryName, timesOfDay, timeOfDayName, limits,
+} from './vocabulary.js';
 
 const FIELDS = ['location', 'category', 'event_date', 'time_of_day', 'description', 'attachments'];
 let point = null;
@@ -80,17 +83,43 @@ function readFile(file) {
   });
 }
 
-export function fillCategories(categories) {
-  const select = document.getElementById('report-category');
+function fillSelect(id, entries) {
+  const select = document.getElementById(id);
   const chosen = select.value;
   select.querySelectorAll('option[value]:not([value=""])').forEach((o) => o.remove());
-  for (const c of categories) {
+  for (const [code, name] of entries) {
     const option = document.createElement('option');
-    option.value = c.code;
-    option.textContent = categoryLabel(c.code);
+    option.value = code;
+    option.textContent = name;
     select.append(option);
   }
   select.value = chosen;
+}
+
+const MB = 1024 * 1024;
+function countText() {
+  const max = limits().description_max_chars;
+  const length = document.getElementById('report-description').value.length;
+  return max ? `${length} / ${max}` : String(length);
+}
+
+// The form's choices and limits, from the vocabulary (again on a language change).
+export function fillReportForm() {
+  fillSelect('report-category', categories().map((c) => [c.code, categoryName(c.code)]));
+  fillSelect('report-time', timesOfDay().map((d) => [d.code, timeOfDayName(d.code)]));
+  const limit = limits();
+  const description = document.getElementById('report-description');
+  if (limit.description_max_chars) description.maxLength = limit.description_max_chars;
+  document.getElementById('report-count').textContent = countText();
+  const files = document.getElementById('report-files');
+  if (limit.attachment_media_types) files.accept = limit.attachment_media_types.join(',');
+  const panel = document.getElementById('panel-report');
+  panel.querySelector('[data-i18n="description"]').dataset.i18nValues = JSON.stringify({ max: limit.description_max_chars });
+  panel.querySelector('[data-i18n="attachments"]').dataset.i18nValues = JSON.stringify({
+    count: limit.attachments_max_count,
+    mb: Number(((limit.attachment_max_bytes || 0) / MB).toFixed(1)),
+  });
+  applyTexts(panel);
 }
 
 export function setupReport({ onCheck }) {
@@ -99,7 +128,7 @@ export function setupReport({ onCheck }) {
   const count = document.getElementById('report-count');
   const today = new Date();
   document.getElementById('report-date').max = new Date(today.getTime() - today.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
-  description.addEventListener('input', () => { count.textContent = `${description.value.length} / 500`; });
+  description.addEventListener('input', () => { count.textContent = countText(); });
   document.getElementById('report-use-center').addEventListener('click', () => {
     const [lon, lat] = centerLonLat();
     setReportPoint(lon, lat);
@@ -143,7 +172,7 @@ export function setupReport({ onCheck }) {
 
   document.getElementById('report-new').addEventListener('click', () => {
     form.reset();
-    count.textContent = '0 / 500';
+    count.textContent = countText();
     form.hidden = false;
     document.getElementById('report-done').hidden = true;
     form.category.focus();
@@ -152,6 +181,7 @@ export function setupReport({ onCheck }) {
     onCheck(document.getElementById('report-done').dataset.reference);
   });
   onLangChange(() => {
+    fillReportForm();
     if (point) showPoint();
     if (lastErrors) showErrors(lastErrors.errors, lastErrors.general);
   });
