@@ -75,8 +75,8 @@ def test_bad_input_gets_400_with_polish_and_english(api: str, inputs: dict, fiel
     assert answer.status_code == 400, answer.text
     body = answer.json()
     assert body["code"] == "InvalidParameterValue"
-    assert "Zapytanie zawiera błędy." in body["description"]
-    assert "The request has errors." in body["description"]
+    assert "Zapytanie zawiera błędy." in body["message"]["pl"]
+    assert "The request has errors." == body["description"] == body["message"]["en"]
     errors = {e["field"]: e for e in body["errors"]}
     assert field in errors
     assert (

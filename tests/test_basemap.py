@@ -241,7 +241,7 @@ def test_the_proxy_names_the_project_and_refuses_styles(app: str) -> None:
     refused = get_map(app, "kmzb_podklad", SLD_BODY="<StyledLayerDescriptor/>")
     assert refused.status_code == 400
     assert "SLD_BODY" in refused.json()["description"]
-    assert "nie jest obsługiwany" in refused.json()["description"]
+    assert "nie jest obsługiwany" in refused.json()["message"]["pl"]
 
 
 def test_an_unreachable_basemap_server_is_a_502_in_both_languages(
@@ -253,7 +253,7 @@ def test_an_unreachable_basemap_server_is_a_502_in_both_languages(
     ) as base:
         down = get_map(base, "kmzb_podklad")
         assert down.status_code == 502
-        assert "niedostępny" in down.json()["description"]
+        assert "niedostępny" in down.json()["message"]["pl"]
         assert "unreachable" in down.json()["description"]
 
 

@@ -1,5 +1,6 @@
 """Every collection on the service's own provider; bad input anywhere on the read
-path is a 4xx OGC exception (code, description in English / Polish), never a 500.
+path is a 4xx OGC exception (code, description in English, message in Polish and
+English), never a 500.
 
 A matrix of collections x bad inputs through the real app (pygeoapi under
 gunicorn, `api` fixture), plus the read path's small truths: GeoJSON as
@@ -121,8 +122,9 @@ def assert_ogc_exception(answer: requests.Response, what) -> None:
     assert answer.headers["Content-Type"].startswith("application/json"), what
     body = answer.json()
     assert body["code"] and body["description"], (what, body)
-    # English / Polish
-    assert " / " in body["description"], (what, body)
+    # the English as the description, both languages in the message
+    assert body["description"] == body["message"]["en"], (what, body)
+    assert body["message"]["pl"] and body["message"]["pl"] != body["message"]["en"], (what, body)
 
 
 @pytest.mark.parametrize("params", BAD_QUERIES, ids=lambda p: json.dumps(p)[:60])

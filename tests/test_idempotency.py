@@ -94,7 +94,7 @@ def test_the_same_key_with_another_body_is_a_422_and_stores_nothing(api, db_url)
     body = answer.json()
     assert body["code"] == "IdempotencyKeyReused"
     assert "Idempotency-Key" in body["description"]
-    assert "użyto już" in body["description"] and "already used" in body["description"]
+    assert "użyto już" in body["message"]["pl"] and "already used" in body["description"]
     assert body["errors"][0]["field"] == "Idempotency-Key"
     assert reports_with(db_url, other_text) == []
     assert key_rows(db_url, key) == 1
@@ -113,7 +113,7 @@ def test_a_malformed_key_is_a_400_and_stores_nothing(api, db_url) -> None:
         assert answer.status_code == 400, (bad, answer.text)
         body = answer.json()
         assert "Idempotency-Key" in body["description"]
-        assert "ASCII" in body["description"] and "znaków" in body["description"]
+        assert "ASCII" in body["description"] and "znaków" in body["message"]["pl"]
     # the longest key allowed is accepted
     longest = "k" * 255
     assert submit(api, inputs_for(text), longest, new_address()).status_code == 200

@@ -115,8 +115,8 @@ def test_two_addresses_in_one_ipv6_64_share_the_limit_another_64_does_not(
     before = count_reports(db_url)
     same_64 = submit(api, "2001:db8:10:1:ffff:ffff:ffff:fffe")
     assert same_64.status_code == 429
-    body = same_64.json()["description"]
-    assert "Dzienny limit" in body and "daily limit" in body
+    message = same_64.json()["message"]
+    assert "Dzienny limit" in message["pl"] and "daily limit" in message["en"]
     assert count_reports(db_url) == before  # nothing stored
     assert submit(api, "2001:db8:10:2::1").status_code == 200  # the next /64 is someone else
 

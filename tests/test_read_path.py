@@ -337,8 +337,8 @@ def test_category_and_status_names_follow_lang(api: str, conn) -> None:
 
 
 def test_the_plugin_locale_patch_is_for_this_pygeoapi_only() -> None:
-    """The fix splits the raw locale; it applies to pygeoapi 0.24 only (look again on
-    an upgrade) and leaves a list alone."""
+    """The fix splits the raw locale; its guard passes pygeoapi 0.24.0 only (look again
+    on an upgrade) and it leaves a list alone."""
     import pygeoapi
     from pygeoapi import l10n
 
@@ -346,6 +346,10 @@ def test_the_plugin_locale_patch_is_for_this_pygeoapi_only() -> None:
 
     assert plugin_locale.accepted_languages("en-US,en;q=0.9, pl") == ["en-US", "en", "pl"]
     assert plugin_locale.accepted_languages(None) is None
-    assert plugin_locale.install() == pygeoapi.__version__.startswith("0.24.")
+    from kmzb.service import pygeoapi_adapter
+
+    assert pygeoapi_adapter.guard_problems(pygeoapi.__version__) == []
+    assert pygeoapi_adapter.guard_problems("0.25.0") != []
+    next(p for p in pygeoapi_adapter.PATCHES if p.name == "plugin-locale").apply()
     assert str(l10n.get_plugin_locale({"languages": ["pl", "en"]}, "en")) == "en"
     assert str(l10n.get_plugin_locale({"languages": ["pl", "en"]}, None)) == "pl"

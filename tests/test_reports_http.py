@@ -282,7 +282,7 @@ def test_daily_limit_per_reporter(api, db_url) -> None:
     second = submit(api, {**KRAKOW, "category": "begging"}, address=address)
     assert second.status_code == 429
     assert 0 < int(second.headers["Retry-After"]) <= 86400
-    assert "Dzienny limit" in second.json()["description"]
+    assert "Dzienny limit" in second.json()["message"]["pl"]
     assert "daily limit" in second.json()["description"]
     assert count_reports(db_url) == before
     # another reporter is not affected

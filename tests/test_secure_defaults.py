@@ -122,7 +122,8 @@ def assert_bilingual_400(answer: requests.Response, field: str | None = None) ->
     assert answer.status_code == 400, answer.text
     body = answer.json()
     if field is None:
-        assert " / " in body["description"]  # English / Polish
+        assert body["description"] == body["message"]["en"]  # English
+        assert body["message"]["pl"] and body["message"]["pl"] != body["message"]["en"]
     else:
         errors = {e["field"]: e for e in body["errors"]}
         assert field in errors, body
@@ -264,7 +265,7 @@ def test_wms_refuses_sld_and_fetches_nothing(app: str, listener, extra: dict) ->
     params = {**GETMAP, **{k: v.replace("{url}", url) for k, v in extra.items()}}
     answer = wms_get(app, params)
     body = assert_bilingual_400(answer)
-    assert "SLD" in body["description"] and "nie jest obsługiwany" in body["description"]
+    assert "SLD" in body["description"] and "nie jest obsługiwany" in body["message"]["pl"]
     time.sleep(1)
     assert seen[before:] == []
 

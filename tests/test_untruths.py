@@ -174,7 +174,9 @@ def test_protected_routes_401_without_or_with_a_bad_token_403_for_a_wrong_role(
     else:
         assert "WWW-Authenticate" not in answer.headers
     assert answer.headers["Content-Type"].startswith("application/json")
-    assert _bilingual(answer.json()["description"]), answer.text
+    message = answer.json()["message"]
+    assert answer.json()["description"] == message["en"], answer.text
+    assert _bilingual(f"{message['en']} / {message['pl']}"), answer.text
     assert answer.headers["Content-Language"] == "pl, en"
 
 
@@ -314,7 +316,7 @@ def test_read_errors_say_what_is_true(app: str, settings: Settings) -> None:
     _says_nothing_of_storing(missing)
     body = missing.json()
     assert "No report with the reference AAAA-BBBB-CCCC" in body["description"]
-    assert "Nie ma zgłoszenia o numerze AAAA-BBBB-CCCC" in body["description"]
+    assert "Nie ma zgłoszenia o numerze AAAA-BBBB-CCCC" in body["message"]["pl"]
 
     malformed = requests.get(f"{app}/reports/not-a-reference", timeout=60)
     assert malformed.status_code == 400
@@ -483,5 +485,5 @@ def test_a_path_no_route_takes_is_a_bilingual_json_404(api: str) -> None:
         assert answer.headers["Content-Type"].startswith("application/json"), path
         body = answer.json()
         assert body["code"] == "NotFound"
-        assert "Nie ma takiego zasobu" in body["description"]
+        assert "Nie ma takiego zasobu" in body["message"]["pl"]
         assert "no such resource" in body["description"]

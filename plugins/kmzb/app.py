@@ -1,8 +1,11 @@
-"""The WSGI app: pygeoapi, configured for our database. `gunicorn kmzb.app:app`.
+"""The WSGI app: our Flask app with pygeoapi mounted, configured for our database.
+`gunicorn kmzb.app:app`.
 
 pygeoapi reads its configuration and OpenAPI document at import time, so the
 environment is prepared first: database connection values from DATABASE_URL
-(or the embedded cluster) and a generated OpenAPI document under var/.
+(or the embedded cluster) and a generated OpenAPI document under var/. The
+seam to pygeoapi (its blueprint, every patch, their version guard) is
+kmzb.service.pygeoapi_adapter.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import NoReturn
 import yaml
 
 from kmzb.db import connection
+from kmzb.errors import UnsupportedPygeoapi
 from kmzb.service import openapi as openapi_document
 from kmzb.service import query_checks, result_type
 from kmzb.settings import (
@@ -76,28 +80,12 @@ def prepare_environment() -> None:
         write_openapi(config, openapi)
 
 
-def skip_identity_bbox_transform() -> None:
-    """pygeoapi transforms every bbox to the storage CRS, even from that same CRS,
-    and each transform has pyproj identify the target CRS: about 0.1 s of CPU per
-    request. The identity needs no work."""
-    from pygeoapi.api import itemtypes
-
-    transform = itemtypes.transform_bbox
-
-    def transform_bbox(bbox, from_crs, to_crs, always_xy=False):
-        if str(from_crs) == str(to_crs):
-            return bbox
-        return transform(bbox, from_crs, to_crs, always_xy)
-
-    itemtypes.transform_bbox = transform_bbox
-
-
 # gunicorn stops, instead of booting workers again and again, when a worker exits with
 # its "app failed to load" status; any other runner sees a non-zero status too.
 APP_LOAD_ERROR = 4
 
 
-def refuse_to_start(error: SettingsError) -> NoReturn:
+def refuse_to_start(error: Exception) -> NoReturn:
     """One line on stderr naming the setting, no traceback; exit status 4."""
     print(f"kmzb: error: {error}", file=sys.stderr, flush=True)
     raise SystemExit(APP_LOAD_ERROR)
@@ -106,32 +94,24 @@ def refuse_to_start(error: SettingsError) -> NoReturn:
 def create_app():
     try:
         prepare_environment()
-    except SettingsError as error:
-        refuse_to_start(error)
-    from pygeoapi.flask_app import APP
+        from kmzb.service import pygeoapi_adapter
 
-    from kmzb.service import conformance, csv_safety, faults, query_checks, security
+        app = pygeoapi_adapter.create_app()  # refuses a pygeoapi its patches do not fit
+    except (SettingsError, UnsupportedPygeoapi) as error:
+        refuse_to_start(error)
+    from kmzb.service import conformance, faults, security
     from kmzb.service.basemap import basemap
-    from kmzb.service.pages import install as install_pages
-    from kmzb.service.plugin_locale import install as install_plugin_locale
     from kmzb.service.routes import routes
     from kmzb.service.web import web
     from kmzb.service.wms_proxy import wms
 
-    skip_identity_bbox_transform()
-    install_pages()
-    install_plugin_locale()  # providers get the language asked for (pygeoapi 0.24 fault)
-    security.install(APP, load_settings())
-    faults.install(APP)  # database faults: 503 + Retry-After; reads retried; quiet 4xx logs
-    result_type.install(APP)
-    query_checks.install(APP)  # collection and tile parameters: 4xx, never a 500
-    conformance.install(APP)  # Part 3 filter and CQL2 classes; GeoJSON as geo+json
-    csv_safety.install()
-    APP.register_blueprint(routes)
-    APP.register_blueprint(web)
-    APP.register_blueprint(wms)
-    APP.register_blueprint(basemap)
-    return APP
+    security.install(app, load_settings())  # the caller, closed writes, 404/413 handlers
+    faults.install(app)  # database faults: 503 + Retry-After; reads retried; quiet 4xx logs
+    query_checks.install(app)  # collection and tile parameters: 4xx, never a 500
+    conformance.install(app)  # GeoJSON as application/geo+json
+    for blueprint in (routes, web, wms, basemap):
+        app.register_blueprint(blueprint)
+    return app
 
 
 app = create_app()

@@ -15,3 +15,7 @@ class MigrationError(KmzbError):
 
 class LoadError(KmzbError):
     """An input file is unreadable or invalid; nothing was written."""
+
+
+class UnsupportedPygeoapi(KmzbError):
+    """The installed pygeoapi is not the one kmzb.service.pygeoapi_adapter's patches fit."""

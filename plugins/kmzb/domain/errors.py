@@ -1,6 +1,9 @@
 """Domain errors: each carries the HTTP status an adapter answers with.
 
-Messages a citizen may read are given in Polish and English.
+Messages a citizen may read are given in Polish and English, as a pair that
+crosses the wire whole: an error body is the OGC exception (`code`, and
+`description` in English) plus `"message": {"pl": ..., "en": ...}` and, where
+the input was at fault, per-field `errors` ({field, pl, en}).
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ class DomainError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return f"{self.en} / {self.pl}"
+        return self.en
+
+    def message(self) -> dict[str, str]:
+        return {"pl": self.pl, "en": self.en}
 
     def body(self) -> dict:
-        answer: dict = {"code": self.code, "description": str(self)}
+        answer: dict = {"code": self.code, "description": self.en, "message": self.message()}
         if self.errors:
             answer["errors"] = [error.as_dict() for error in self.errors]
         return answer

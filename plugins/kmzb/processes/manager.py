@@ -1,9 +1,11 @@
 """A pygeoapi process manager that answers domain errors with their own HTTP status.
 
 pygeoapi's stock managers turn any exception into a 400 "Error executing
-process". Ours lets a DomainError through as a ProcessorExecuteError with the
-error's status (401, 403, 404, 409, 429 ...) and records it, so the HTTP layer
-can add the per-field messages and headers (Retry-After) to the answer.
+process". Ours raises a DomainError as a DomainProcessError, the
+ProcessorExecuteError pygeoapi turns into its error answer, and the error
+travels inside it: pygeoapi 0.24 calls `API.get_exception` while handling it,
+where kmzb.service.pygeoapi_adapter reads `error` and answers with its status,
+both messages, per-field errors and headers (Retry-After, WWW-Authenticate).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import logging
 from http import HTTPStatus
 
 import psycopg
-from flask import g, has_request_context
 from pygeoapi.process.base import ProcessorExecuteError
 from pygeoapi.process.manager.dummy import DummyManager
 
@@ -20,17 +21,23 @@ from kmzb.domain.errors import DomainError
 
 LOGGER = logging.getLogger(__name__)
 
+INTERNAL_ERROR = DomainError(
+    pl="Błąd wewnętrzny; nic nie zapisano.",
+    en="Internal error; nothing was stored.",
+    status=HTTPStatus.INTERNAL_SERVER_ERROR,
+    code="NoApplicableCode",
+)
+
 
 class DomainProcessError(ProcessorExecuteError):
+    """A process's DomainError, as pygeoapi's ProcessorExecuteError (status, code,
+    the English message), carrying the error itself for the answer."""
+
     def __init__(self, error: DomainError) -> None:
-        super().__init__(user_msg=str(error))
+        super().__init__(user_msg=error.en)
+        self.error = error
         self.http_status_code = error.status
         self.ogc_exception_code = error.code
-
-
-class InternalProcessError(ProcessorExecuteError):
-    http_status_code = HTTPStatus.INTERNAL_SERVER_ERROR
-    ogc_exception_code = "NoApplicableCode"
 
 
 class DomainAwareManager(DummyManager):
@@ -49,18 +56,14 @@ class DomainAwareManager(DummyManager):
         try:
             mime_type, outputs = processor.execute(data_dict, outputs=requested_outputs)
         except DomainError as error:
-            if has_request_context():
-                g.kmzb_domain_error = error
             raise DomainProcessError(error) from error
         except psycopg.OperationalError as error:
-            # the database is unreachable: kmzb.service.faults answers 503 + Retry-After
-            # from this error's cause and logs one line; no traceback here
-            raise InternalProcessError(user_msg="database unavailable") from error
+            # the database is unreachable: the adapter answers 503 + Retry-After from
+            # this error's cause (kmzb.service.faults) and logs one line; no traceback
+            raise DomainProcessError(INTERNAL_ERROR) from error
         except Exception as error:  # never a stack trace to the client
             LOGGER.exception("process %s failed", process_id)
-            raise InternalProcessError(
-                user_msg="Internal error; nothing was stored. / Błąd wewnętrzny; nic nie zapisano."
-            ) from error
+            raise DomainProcessError(INTERNAL_ERROR) from error
         if requested_response == "document":
             outputs = {"outputs": [outputs]}
         return None, mime_type, outputs, "successful", None

@@ -50,6 +50,7 @@ from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, column
 from sqlalchemy.dialects import postgresql
 
 from kmzb.db.pool import checked_pool
+from kmzb.providers import request_query
 
 LOGGER = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def provider_conninfo(data: dict, application_name: str) -> str:
     )
 
 
-def _pool(conninfo: str) -> ConnectionPool:
+def connection_pool(conninfo: str) -> ConnectionPool:
     """The provider's pool for this connection string: connections checked before
     use, a bounded wait for one (kmzb.db.pool.checked_pool), closed at exit."""
     with _pools_lock:
@@ -110,8 +111,8 @@ class Column:
 
 
 @lru_cache(maxsize=64)
-def _columns(conninfo: str, schema: str, relation: str) -> tuple[Column, ...]:
-    with _pool(conninfo).connection() as conn:
+def columns_of(conninfo: str, schema: str, relation: str) -> tuple[Column, ...]:
+    with connection_pool(conninfo).connection() as conn:
         rows = conn.execute(
             """SELECT column_name, data_type, udt_name FROM information_schema.columns
                WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position""",
@@ -152,12 +153,9 @@ def _bbox_as_requested() -> tuple[list[float], int] | None:
     the storage CRS: a box that is not the one asked for (a rectangle in
     EPSG:2180 is no rectangle in CRS84). When the request named a bbox-crs, the
     provider filters by the requested box itself, transformed whole by PostGIS.
-    pygeoapi has validated both parameters before the provider runs."""
-    from flask import has_request_context, request
-
-    if not has_request_context():
-        return None
-    crs_uri, raw = request.args.get("bbox-crs"), request.args.get("bbox")
+    The query checks have validated both parameters before the provider runs."""
+    asked = request_query.current.get()
+    crs_uri, raw = asked.bbox_crs, asked.bbox
     if not crs_uri or not raw:
         return None
     try:
@@ -174,19 +172,31 @@ def _bbox_as_requested() -> tuple[list[float], int] | None:
     return values, srid
 
 
-def invalid_query(en: str, pl: str) -> ProviderInvalidQueryError:
-    """A 400 with the message in English and Polish ("en / pl", as the domain's errors)."""
-    return ProviderInvalidQueryError(user_msg=f"{en} / {pl}")
+class BilingualQueryError(ProviderInvalidQueryError):
+    """A 400 whose message is in Polish and English: pygeoapi shows `message` (the
+    English) as the description, the error answer adds both (see pygeoapi_adapter)."""
+
+    def __init__(self, en: str, pl: str) -> None:
+        super().__init__(user_msg=en)
+        self.en, self.pl = en, pl
+
+
+class BilingualNotFoundError(ProviderItemNotFoundError):
+    """A 404 for an identifier, in Polish and English (as BilingualQueryError)."""
+
+    def __init__(self, en: str, pl: str) -> None:
+        super().__init__(user_msg=en)
+        self.en, self.pl = en, pl
+
+
+def invalid_query(en: str, pl: str) -> BilingualQueryError:
+    return BilingualQueryError(en, pl)
 
 
 def _skip_geometry_requested() -> bool:
     """`skipGeometry=true` on a single item: pygeoapi 0.24 passes it to `query` only,
-    so `get` reads it from the request (checked as a boolean before pygeoapi runs)."""
-    from flask import has_request_context, request
-
-    if not has_request_context():
-        return False
-    return request.args.get("skipGeometry", "").strip().lower() in ("true", "1", "yes")
+    so `get` reads it from the request's query (checked as a boolean before)."""
+    return request_query.current.get().skip_geometry
 
 
 def _parse_instant(value: str) -> str | None:
@@ -276,7 +286,7 @@ class PostGISProvider(BaseProvider):
         self.storage_srid = _output_srid(provider_def.get("storage_crs", DEFAULT_STORAGE_CRS))[0]
         self.conninfo = provider_conninfo(data, "pygeoapi-postgis")
         try:
-            columns = _columns(self.conninfo, self.schema, self.relation)
+            columns = columns_of(self.conninfo, self.schema, self.relation)
         except psycopg.OperationalError as exc:
             raise ProviderConnectionError(user_msg="database unreachable") from exc
         if not columns:
@@ -504,7 +514,7 @@ class PostGISProvider(BaseProvider):
 
     def _run(self, statement: sql.Composable, params: dict, language: Any = None):
         try:
-            with _pool(self.conninfo).connection() as conn:
+            with connection_pool(self.conninfo).connection() as conn:
                 lang = getattr(language, "language", None)
                 if lang and lang != "pl":
                     # names in views follow kmzb.lang (sql/042); Polish needs no round trip
@@ -605,9 +615,7 @@ class PostGISProvider(BaseProvider):
         )
         row = self._run(statement, {"k_id": str(identifier)}, kwargs.get("language"))
         if row is None:
-            raise ProviderItemNotFoundError(
-                user_msg=f"no item {identifier} / nie ma obiektu {identifier}"
-            )
+            raise BilingualNotFoundError(f"no item {identifier}", f"nie ma obiektu {identifier}")
         return row[0]
 
     def __repr__(self) -> str:

@@ -30,7 +30,7 @@ from pygeoapi.provider.base_mvt import BaseMVTProvider
 from pygeoapi.provider.mvt_postgresql import MVTPostgreSQLProvider
 from pygeoapi.provider.tile import ProviderTileNotFoundError
 
-from kmzb.providers.postgis import Column, _columns, _pool, provider_conninfo
+from kmzb.providers.postgis import Column, columns_of, connection_pool, provider_conninfo
 
 CELLS_TILE = """
 WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env)
@@ -54,16 +54,23 @@ SELECT ST_AsMVT(tile, 'threats', 4096, 'geom') FROM (
 """
 
 
-class PostGISTileProvider(MVTPostgreSQLProvider):
+class PostGISTileProvider(BaseMVTProvider):
     """MVT straight from a PostGIS table or view, one statement per tile.
 
-    pygeoapi's MVT-postgresql provider describes the tileset; this class keeps
-    that and replaces the SQLAlchemy machinery (whose engine cache cannot take
-    the tile options) with one psycopg statement per tile.
+    An MVT provider (pygeoapi's BaseMVTProvider) with the tileset descriptions of
+    pygeoapi's MVT-postgresql provider, borrowed by name below; its SQLAlchemy
+    machinery (whose engine cache cannot take the tile options) is not used: one
+    psycopg statement per tile, on the connection pool of kmzb.providers.postgis.
     """
 
+    # the descriptions need only the tiling schemes and the layer: the same functions
+    get_layer = MVTPostgreSQLProvider.get_layer
+    get_tiles_service = MVTPostgreSQLProvider.get_tiles_service
+    get_html_metadata = MVTPostgreSQLProvider.get_html_metadata
+    get_default_metadata = MVTPostgreSQLProvider.get_default_metadata
+
     def __init__(self, provider_def: dict) -> None:
-        BaseMVTProvider.__init__(self, provider_def)
+        super().__init__(provider_def)
         data = provider_def["data"]
         self.schema = (data.get("search_path") or ["public"])[0]
         self.table = provider_def["table"]
@@ -72,13 +79,16 @@ class PostGISTileProvider(MVTPostgreSQLProvider):
         options = provider_def.get("options") or {}
         self.detail_zoom = int(options.get("detail_zoom", 14))
         self.conninfo = provider_conninfo(data, "pygeoapi-tiles")
-        self.columns = _columns(self.conninfo, self.schema, self.table)
+        self.columns = columns_of(self.conninfo, self.schema, self.table)
         self._fields = {
             c.name: {"type": c.json_type} for c in self.columns if c.json_type != "geometry"
         }
 
     def get_fields(self) -> dict:
         return self._fields
+
+    def __repr__(self) -> str:
+        return f"<PostGISTileProvider> {self.schema}.{self.table}"
 
     def get_tiling_schemes(self):
         return [TileMatrixSetEnum.WEBMERCATORQUAD.value]
@@ -146,7 +156,7 @@ class PostGISTileProvider(MVTPostgreSQLProvider):
         if not schemes or not self.is_in_limits(schemes[0], z, x, y):
             raise ProviderTileNotFoundError
         try:
-            with _pool(self.conninfo).connection() as conn:
+            with connection_pool(self.conninfo).connection() as conn:
                 row = conn.execute(self.tile_statement(z), {"z": z, "x": x, "y": y}).fetchone()
         except psycopg.OperationalError as exc:
             raise ProviderConnectionError(user_msg="database unreachable") from exc

@@ -2,7 +2,8 @@
 
 pygeoapi 0.24 builds /conformance from lists in its API modules: for every
 collection with a feature provider it adds `itemtypes.CONFORMANCE_CLASSES_FEATURES`.
-That list is the seam: it is set here, once, to what this service does, each
+That list is the seam: kmzb.service.pygeoapi_adapter sets it, once, to
+FEATURE_CLASSES, what this service does, each
 CQL2 class proven by tests/test_ogc_conformance.py over HTTP:
 
 - OGC API Features Part 3 `filter` and `features-filter` (with `queryables`), which
@@ -17,8 +18,8 @@ CQL2 class proven by tests/test_ogc_conformance.py over HTTP:
 Items and an item are answered as `application/geo+json` (pygeoapi 0.24 sends
 `application/json` for f=json and for the default format).
 
-Written for pygeoapi 0.24.x; install() refuses another version, so that an upgrade
-looks again at the seam (pygeoapi's `conformance()` and its lists) before it runs.
+Written for pygeoapi 0.24.x; the adapter's guard refuses another version (or a
+changed `conformance()`), so that an upgrade looks again at the seam first.
 """
 
 from __future__ import annotations
@@ -70,18 +71,6 @@ def set_media_type(response: Response, value: str) -> None:
     response.headers["Content-Type"] = value
 
 
-def declare_conformance() -> None:
-    import pygeoapi
-    from pygeoapi.api import itemtypes
-
-    if not pygeoapi.__version__.startswith(SUPPORTED_PYGEOAPI):
-        raise RuntimeError(
-            f"kmzb.service.conformance is written for pygeoapi {SUPPORTED_PYGEOAPI}x, "
-            f"found {pygeoapi.__version__}: check pygeoapi.api.conformance and its lists"
-        )
-    itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = FEATURE_CLASSES
-
-
 def geojson_media_type(response: Response) -> Response:
     """A feature collection or a feature in GeoJSON is application/geo+json."""
     if (
@@ -94,5 +83,4 @@ def geojson_media_type(response: Response) -> Response:
 
 
 def install(app: Flask) -> None:
-    declare_conformance()
     app.after_request(geojson_media_type)

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import csv
 
-import pygeoapi
 from pygeoapi.formatter.csv_ import CSVFormatter
-from pygeoapi.plugin import PLUGINS
 
 SUPPORTED_PYGEOAPI = "0.24."
 STOCK_FORMATTER = "pygeoapi.formatter.csv_.CSVFormatter"
@@ -56,11 +54,3 @@ def guard_problem(version: str, current: str | None) -> str | None:
         f"formatter, not pygeoapi {version} with {current!r}: check that formula prefixes "
         "are still neutralised, then update the guard"
     )
-
-
-def install() -> None:
-    """Serve every collection's `f=csv` through SafeCSVFormatter."""
-    problem = guard_problem(pygeoapi.__version__, PLUGINS["formatter"].get("CSV"))
-    if problem:
-        raise RuntimeError(problem)
-    PLUGINS["formatter"]["CSV"] = SAFE_FORMATTER

@@ -12,33 +12,29 @@
    connection, or waits for the server to come back.
 3. **A client's mistake logs one line, a server fault its traceback.**
 
-Two seams, both in this module:
+Two seams:
 
-- Flask: error handlers for the exceptions above (our routes, and anything
-  pygeoapi lets through), and the app's `dispatch_request` wrapped for the
-  retry of reads;
+- Flask (here): error handlers for the exceptions above (our routes, and
+  anything pygeoapi lets through), and the app's `dispatch_request` wrapped for
+  the retry of reads;
 - pygeoapi: `API.get_exception`, where every provider or process error of
-  pygeoapi's own views becomes an answer. pygeoapi 0.24 answers a provider's
-  ProviderConnectionError with its class's 500 and logs every error answer at
-  ERROR with the traceback of the exception being handled, a client's 400
-  included. Ours answers a database fault 503 + Retry-After, logs a 4xx in one
-  line (WARNING) and keeps the traceback for a 5xx. Version-guarded
-  (PATCHED_VERSIONS); upstream, `get_exception` would take the status from a
-  ProviderConnectionError as 503 and log 4xx without `exc_info`.
+  pygeoapi's own views becomes an answer, is replaced in
+  kmzb.service.pygeoapi_adapter (version-guarded), which asks this module
+  whether the error is a database fault and how to log it. pygeoapi 0.24 answers
+  a provider's ProviderConnectionError with its class's 500 and logs every error
+  answer at ERROR with a traceback, a client's 400 included.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 import psycopg
-import pygeoapi
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, has_request_context, request
 from pygeoapi.provider.base import ProviderConnectionError
 
 from kmzb.domain.errors import DomainError
@@ -46,7 +42,7 @@ from kmzb.service.responses import error_response
 
 LOGGER = logging.getLogger(__name__)
 
-PATCHED_VERSIONS = ("0.24.",)  # pygeoapi releases whose get_exception we replace
+UNAVAILABLE_MARK = "kmzb.database_unavailable"  # in the request's WSGI environ
 RETRY_AFTER_SECONDS = 5  # about as long as PostgreSQL takes to come back from a restart
 READ_RETRY_DELAY_SECONDS = 0.5
 RETRIED_METHODS = {"GET", "HEAD"}
@@ -115,68 +111,19 @@ def log_client_error(status: int, description: str) -> None:
     LOGGER.warning("%s: %d %s", _where(), int(status), " ".join(str(description).split()))
 
 
-# --- pygeoapi's error answers -----------------------------------------------------------
+def log_server_error(status: int, description: str, error: BaseException | None) -> None:
+    LOGGER.error("%s: %d %s", _where(), int(status), description, exc_info=error)
 
 
-def _get_exception(
-    api: Any, status: int, headers: dict, format_: str | None, code: str, description: str
-) -> tuple[dict, int, str]:
-    """pygeoapi 0.24's API.get_exception, with our status for database faults and our
-    logging (see the module's docstring); the body is built as pygeoapi builds it."""
-    from pygeoapi.api import F_HTML, FORMAT_TYPES, SYSTEM_LOCALE
-    from pygeoapi.util import render_j2_template, to_json
-
-    handled = sys.exc_info()[1]
-    fault = database_unavailable_cause(handled)
-    if fault is not None:
-        error = unavailable()
-        status, code, description = int(error.status), error.code, str(error)
-        headers.update(error.headers)
-        if has_request_context():
-            g.kmzb_database_unavailable = True
-        log_unavailable(fault)
-    elif int(status) < 500:
-        log_client_error(status, description)
-    else:
-        LOGGER.error("%s: %d %s", _where(), int(status), description, exc_info=handled)
-
-    exception = {"code": code, "type": code, "description": description}
-    if format_ == F_HTML:
-        headers["Content-Type"] = FORMAT_TYPES[F_HTML]
-        content = render_j2_template(
-            api.tpl_config,
-            api.config["server"]["templates"],
-            "exception.html",
-            exception,
-            SYSTEM_LOCALE,
-        )
-    else:
-        content = to_json(exception, api.pretty_print)
-    if status == HTTPStatus.NO_CONTENT:
-        content = ""
-    return headers, status, content
+def mark_database_unavailable() -> None:
+    """Note that this request was answered 503 for a database fault (pygeoapi's views
+    answer instead of raising), so that a read is dispatched once more."""
+    if has_request_context():
+        request.environ[UNAVAILABLE_MARK] = True
 
 
-def patch_pygeoapi() -> bool:
-    """Replace API.get_exception (once); False when this pygeoapi is not one we patch."""
-    if not pygeoapi.__version__.startswith(PATCHED_VERSIONS):
-        LOGGER.warning(
-            "pygeoapi %s: its error answers are not adapted (503 for database faults, "
-            "one log line per client error); check kmzb.service.faults",
-            pygeoapi.__version__,
-        )
-        return False
-    from pygeoapi.api import API
-
-    if getattr(API.get_exception, "kmzb_faults", False):
-        return True
-
-    def get_exception(self, status, headers, format_, code, description):
-        return _get_exception(self, status, headers, format_, code, description)
-
-    get_exception.kmzb_faults = True  # type: ignore[attr-defined]
-    API.get_exception = get_exception  # type: ignore[method-assign]
-    return True
+def _answered_unavailable() -> bool:
+    return bool(request.environ.get(UNAVAILABLE_MARK))
 
 
 # --- Flask --------------------------------------------------------------------------------
@@ -194,7 +141,7 @@ def _retrying_reads(dispatch: Callable[[], Any]) -> Callable[[], Any]:
     def dispatch_request() -> Any:
         if request.method not in RETRIED_METHODS:
             return dispatch()
-        g.kmzb_database_unavailable = False
+        request.environ[UNAVAILABLE_MARK] = False
         try:
             answer = dispatch()
         except Exception as error:
@@ -202,7 +149,7 @@ def _retrying_reads(dispatch: Callable[[], Any]) -> Callable[[], Any]:
             if fault is None:
                 raise
         else:
-            if not g.get("kmzb_database_unavailable"):
+            if not _answered_unavailable():
                 return answer
             fault = None
         LOGGER.warning(
@@ -210,7 +157,7 @@ def _retrying_reads(dispatch: Callable[[], Any]) -> Callable[[], Any]:
             _where(),
             f" ({_one_line(fault)})" if fault is not None else "",
         )
-        g.kmzb_database_unavailable = False
+        request.environ[UNAVAILABLE_MARK] = False
         time.sleep(READ_RETRY_DELAY_SECONDS)
         return dispatch()
 
@@ -229,10 +176,9 @@ def our_logs_say_warnings() -> None:
 
 
 def install(app: Flask) -> None:
-    """Database faults answered 503 + Retry-After, reads retried once, pygeoapi's error
-    answers adapted, our warnings logged (see the module's docstring)."""
+    """Database faults answered 503 + Retry-After, reads retried once, our warnings
+    logged (see the module's docstring)."""
     our_logs_say_warnings()
-    patch_pygeoapi()
     for kind in UNAVAILABLE_TYPES:
         app.register_error_handler(kind, _answer_unavailable)
     if not getattr(app.dispatch_request, "kmzb_faults", False):

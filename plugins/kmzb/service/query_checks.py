@@ -4,8 +4,8 @@ pygeoapi 0.24 takes the first of repeated parameters, drops unknown ones in
 silence, passes numbers and tile indices on unchecked (a tile index `a` or an
 offset of 10**30 became a 500) and words its refusals in English only. Every
 collection and tile request passes here first; a bad one gets a 4xx OGC exception
-document ({"code", "type", "description"}) with the message in English and
-Polish, and nothing reaches the database. The rules (and why):
+document ({"code", "type", "description"} in English, "message": {"pl", "en"}),
+and nothing reaches the database. The rules (and why):
 
 - a parameter given twice is a 400 naming it: none of ours is repeatable (lists
   are comma-separated, as the OpenAPI document says: style form, explode false);
@@ -89,7 +89,12 @@ class QueryError(Exception):
     headers: dict | None = None
 
     def response(self) -> Response:
-        body = {"code": self.code, "type": self.code, "description": f"{self.en} / {self.pl}"}
+        body = {
+            "code": self.code,
+            "type": self.code,
+            "description": self.en,
+            "message": {"pl": self.pl, "en": self.en},
+        }
         return json_response(body, self.status, self.headers)
 
 
@@ -326,15 +331,12 @@ def _check_items(resource: dict) -> None:
         if name in args:
             _crs(name, args[name], supported)
     if "datetime" in args:
-        from pygeoapi.provider.base import ProviderInvalidQueryError
-
-        from kmzb.providers.postgis import parse_datetime
+        from kmzb.providers.postgis import BilingualQueryError, parse_datetime
 
         try:
             parse_datetime(args["datetime"])
-        except ProviderInvalidQueryError as exc:
-            en, _, pl = str(exc.message).partition(" / ")
-            raise QueryError(en, pl) from exc
+        except BilingualQueryError as exc:
+            raise QueryError(exc.en, exc.pl) from exc
     if "sortby" in args:
         _names("sortby", args["sortby"], fields, strip_sign=True)
     if "properties" in args:
@@ -493,8 +495,15 @@ POLISH = {
 }
 
 
+def polish_for(description: str) -> str:
+    """The Polish of one of pygeoapi's English refusals (a general one if unknown)."""
+    return POLISH.get(description, "Błędne zapytanie")
+
+
 def bilingual_errors(response: Response) -> Response:
-    """pygeoapi's 4xx on a collection ({"code", "description"} in English) gets the Polish."""
+    """A 4xx on a collection that did not pass through the adapter's error answer
+    ({"code", "description"} in English only) gets its `message` in both languages;
+    pygeoapi 0.24's plain-text "Tile not found" becomes the OGC exception."""
     if (
         not request.path.startswith("/collections")
         or not 400 <= response.status_code < 500
@@ -511,10 +520,9 @@ def bilingual_errors(response: Response) -> Response:
     except ValueError:
         return response
     description = body.get("description") if isinstance(body, dict) else None
-    if not isinstance(description, str) or " / " in description:
+    if not isinstance(description, str) or "message" in body:
         return response
-    polish = POLISH.get(description, "Błędne zapytanie")
-    body["description"] = f"{description} / {polish}"
+    body["message"] = {"pl": polish_for(description), "en": description}
     response.set_data(json.dumps(body, ensure_ascii=False))
     return response
 

@@ -4,16 +4,13 @@ A full page of `threats` carries no numberMatched (counting costs more than the
 page). GDAL's OAPIF driver, like WFS 2 clients, asks `resultType=hits` when the
 OpenAPI document lists that parameter, then reads numberMatched: one count
 instead of paging through the whole collection. pygeoapi knows the parameter
-as `resulttype`; the document advertises the name clients send and the hook
-maps it.
+as `resulttype`; the document advertises the name clients send and
+kmzb.service.pygeoapi_adapter maps it (docs/upstream/result-type-alias.md).
 """
 
 from __future__ import annotations
 
 import re
-
-from flask import Flask, request
-from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 ITEMS = re.compile(r"^/collections/[\w-]+/items/?$")
 ITEM = re.compile(r"^/collections/[\w-]+/items/featureId$")
@@ -93,13 +90,3 @@ def advertise(document: dict) -> dict:
             if not _named(parameters, "skipGeometry"):
                 parameters.append(SKIP_GEOMETRY)
     return document
-
-
-def install(app: Flask) -> None:
-    @app.before_request
-    def map_result_type() -> None:
-        if "resultType" in request.args and ITEMS.match(request.path):
-            args = MultiDict(request.args)
-            value = args.pop("resultType")
-            args.setdefault("resulttype", value)
-            request.args = ImmutableMultiDict(args)

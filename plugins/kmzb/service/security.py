@@ -17,13 +17,13 @@ import ipaddress
 import re
 from http import HTTPStatus
 
-from flask import Flask, Response, g, json, request
+from flask import Flask, Response, json, request
 
 from kmzb.auth import tokens
 from kmzb.domain.caller import Caller, current_caller
 from kmzb.domain.errors import DomainError, FieldError, invalid, unauthorized
 from kmzb.service import headers
-from kmzb.service.responses import BILINGUAL, as_refusal, error_body, error_response
+from kmzb.service.responses import BILINGUAL, error_response
 from kmzb.settings import Settings
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # three 5 MB attachments in base64, and the rest
@@ -32,6 +32,7 @@ EXECUTION = re.compile(r"^/processes/(?P<process>[\w-]+)/execution/?$")
 ITEMS = re.compile(r"^/collections/[\w-]+/items/?$")
 QUERY_TYPES = {"application/query-cql-json", "application/json"}
 SUBMISSION_PROCESSES = {"submit-threat"}
+CALLER_RESET = "kmzb.caller_reset"  # in the request's WSGI environ, for the teardown
 
 
 def client_address(settings: Settings) -> str:
@@ -55,7 +56,8 @@ def client_address(settings: Settings) -> str:
     return request.remote_addr or "unknown"
 
 
-def _is_submission() -> bool:
+def is_submission() -> bool:
+    """This request submits a report (its refusals carry the emergency notice)."""
     match = EXECUTION.match(request.path)
     return bool(match and match.group("process") in SUBMISSION_PROCESSES)
 
@@ -66,7 +68,6 @@ def install(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def identify_caller() -> Response | None:
-        g.kmzb_domain_error = None
         caller = Caller(address=client_address(settings))
         header = request.headers.get("Authorization")
         if header is not None:
@@ -84,7 +85,7 @@ def install(app: Flask, settings: Settings) -> None:
                 )
             except DomainError as error:
                 return error_response(error)
-        g.kmzb_caller_reset = current_caller.set(caller)
+        request.environ[CALLER_RESET] = current_caller.set(caller)
 
         # POST to items with a CQL2-JSON body is a query (OGC API Features Part 3)
         is_query = (
@@ -121,20 +122,12 @@ def install(app: Flask, settings: Settings) -> None:
                             )
                         ]
                     ),
-                    with_notice=_is_submission(),
+                    with_notice=is_submission(),
                 )
         return None
 
     @app.after_request
-    def add_error_details(response: Response) -> Response:
-        error: DomainError | None = g.get("kmzb_domain_error")
-        if error is not None:
-            error = as_refusal(error)
-            response.status_code = int(error.status)
-            response.set_data(json.dumps(error_body(error, _is_submission()), ensure_ascii=False))
-            response.mimetype = "application/json"
-            for name, value in error.headers.items():
-                response.headers[name] = value
+    def say_bilingual(response: Response) -> Response:
         # (pygeoapi hands Flask its headers as they are: read the type from the header)
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         if EXECUTION.match(request.path) and media_type == "application/json":
@@ -145,7 +138,7 @@ def install(app: Flask, settings: Settings) -> None:
 
     @app.teardown_request
     def forget_caller(_exc: BaseException | None) -> None:
-        reset = g.pop("kmzb_caller_reset", None)
+        reset = request.environ.pop(CALLER_RESET, None)
         if reset is not None:
             current_caller.reset(reset)
 
