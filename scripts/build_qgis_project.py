@@ -30,45 +30,15 @@ DEFAULT_OUTPUT = ROOT / "qgis_projects" / "kmzb_public.qgs"
 SERVICE = "kmzb"
 SVG_DIR = "/usr/share/qgis/svg"
 
-# Statuses: fill, outline, glyph colour (None = never drawn on the public map).
-STATUS_STYLE = {
-    "new": ("#2e9e44", "#1b5e20", "#ffffff", "Nowe"),
-    "verification": ("#f5c518", "#8a6d00", "#222222", "Weryfikacja"),
-    "confirmed": ("#d32f2f", "#7f0000", "#ffffff", "Potwierdzone"),
-    "unconfirmed": ("#9e9e9e", "#555555", "#ffffff", "Niepotwierdzone"),
-    "eliminated": ("#1e6fd9", "#0d3c7a", "#ffffff", "Potwierdzone (wyeliminowane)"),
-    "forwarded": ("#ffffff", "#d32f2f", "#d32f2f", "Potwierdzone (przekazane poza Policję)"),
-    "joke_or_mistake": ("#5d4037", "#3e2723", "#ffffff", "Żart lub pomyłka"),
-}
-PUBLIC_STATUSES = ["new", "verification", "confirmed", "unconfirmed", "eliminated", "forwarded"]
+# Statuses (fill, outline, pictogram colour, Polish name) and the statuses the
+# public map may show, read from the database (kmzb.wms_status_styles: kmzb.statuses
+# and kmzb.visibility_policy, sql/043) when the project is built; never copied here.
+STATUS_STYLE: dict[str, tuple[str, str, str, str]] = {}
+PUBLIC_STATUSES: list[str] = []
 
-# One pictogram per category (QGIS's bundled SVG library, parameterised colours).
-CATEGORY_ICONS = {
-    "vandalism": "tourist/tourist_ruin.svg",
-    "illegal_dumping": "amenity/amenity_waste_bin.svg",
-    "minors_at_risk": "gpsicons/couple.svg",
-    "poaching": "sport/sport_archery.svg",
-    "dangerous_waters": "sport/sport_swimming_outdoor.svg",
-    "dangerous_entertainment": "food/food_bar.svg",
-    "illegal_logging": "symbol/landuse_deciduous.svg",
-    "illegal_racing": "sport/sport_motorracing.svg",
-    "illegal_parking": "transport/transport_parking_car.svg",
-    "unguarded_track_crossing": "gpsicons/walker.svg",
-    "unguarded_level_crossing": "transport/transport_train_station.svg",
-    "poor_road_infrastructure": "transport/barrier_bollard.svg",
-    "destruction_of_greenery": "symbol/landuse_grass.svg",
-    "homeless_needing_help": "accommodation/accommodation_shelter.svg",
-    "quads_in_forests": "shopping/shopping_motorcycle.svg",
-    "speeding": "gpsicons/car.svg",
-    "public_drinking": "shopping/shopping_alcohol.svg",
-    "drug_use": "health/health_pharmacy.svg",
-    "stray_dogs": "shopping/shopping_pet.svg",
-    "grass_burning": "amenity/amenity_firestation.svg",
-    "wildlife_road_accidents": "gpsicons/deer.svg",
-    "animal_cruelty": "health/health_veterinary.svg",
-    "poor_traffic_organisation": "transport/transport_traffic_lights.svg",
-    "begging": "gpsicons/dollar.svg",
-}
+# Each category's pictogram is the stem of an SVG of QGIS's bundled library
+# (kmzb.threat_categories.pictogram), found in one of its folders.
+CATEGORY_ICONS: dict[str, str] = {}
 
 # Reports are drawn one by one only at large scales; above this scale
 # denominator the map draws the PostGIS grid (kmzb.public_threat_cells).
@@ -184,7 +154,7 @@ def status_symbol(status: str):
     layer.setSizeUnit(QgsUnitTypes.RenderMillimeters)
     layer.setColor(QColor(fill))
     layer.setStrokeColor(QColor(outline))
-    layer.setStrokeWidth(0.6 if status == "forwarded" else 0.25)
+    layer.setStrokeWidth(0.35)
     symbol = QgsMarkerSymbol()
     symbol.changeSymbolLayer(0, layer)
     return symbol
@@ -194,9 +164,7 @@ def category_symbol(category: str):
     from qgis.core import QgsMarkerSymbol, QgsProperty, QgsSvgMarkerSymbolLayer, QgsSymbolLayer
     from qgis.PyQt.QtGui import QColor
 
-    path = f"{SVG_DIR}/{CATEGORY_ICONS[category]}"
-    if not Path(path).exists():
-        sys.exit(f"build_qgis_project: missing pictogram {path} (package qgis-providers-common)")
+    path = CATEGORY_ICONS[category]
     layer = QgsSvgMarkerSymbolLayer(path, 3.4)
     layer.setFillColor(QColor("#222222"))
     layer.setStrokeWidth(0)
@@ -469,25 +437,56 @@ def boundary_layer(view, title, short_name, width, colour, max_scale, label_max_
 # --- the project ---------------------------------------------------------------------
 
 
-def categories_from_database() -> list[tuple[str, str, bool]]:
+def reference_table(view: str):
+    """A view without geometry, read through the map's service."""
     from qgis.core import QgsVectorLayer
 
     table = QgsVectorLayer(
-        f"service='{SERVICE}' key='code' checkPrimaryKeyUnicity='0' "
-        'table="kmzb"."public_threat_categories"',
-        "categories",
+        f"service='{SERVICE}' key='code' checkPrimaryKeyUnicity='0' table=\"kmzb\".\"{view}\"",
+        view,
         "postgres",
     )
     if not table.isValid():
-        sys.exit("build_qgis_project: cannot read kmzb.public_threat_categories")
+        sys.exit(f"build_qgis_project: cannot read kmzb.{view}")
+    return table
+
+
+def pictogram_path(stem: str) -> str:
+    """The one SVG of QGIS's library named `stem`.svg (package qgis-providers-common)."""
+    found = sorted(Path(SVG_DIR).glob(f"*/{stem}.svg"))
+    if len(found) != 1:
+        sys.exit(f"build_qgis_project: pictogram {stem}.svg found {len(found)} times in {SVG_DIR}")
+    return str(found[0])
+
+
+def statuses_from_database() -> None:
+    """Fill STATUS_STYLE and PUBLIC_STATUSES from kmzb.wms_status_styles."""
     rows = sorted(
-        (f["sort_order"], f["code"], f["name_pl"], bool(f["shown_on_public_map"]))
-        for f in table.getFeatures()
+        (
+            f["sort_order"],
+            f["code"],
+            (f["colour"], f["outline"], f["text_colour"], f["name_pl"]),
+            bool(f["is_public"]),
+        )
+        for f in reference_table("wms_status_styles").getFeatures()
     )
-    missing = {code for _o, code, _n, _s in rows} - set(CATEGORY_ICONS)
-    if missing:
-        sys.exit(f"build_qgis_project: no pictogram for categories {sorted(missing)}")
-    return [(code, name, shown) for _order, code, name, shown in rows]
+    if not rows:
+        sys.exit("build_qgis_project: kmzb.wms_status_styles is empty")
+    STATUS_STYLE.clear()
+    STATUS_STYLE.update({code: style for _order, code, style, _public in rows})
+    PUBLIC_STATUSES[:] = [code for _order, code, _style, public in rows if public]
+
+
+def categories_from_database() -> list[tuple[str, str, bool]]:
+    """The categories (code, Polish name, shown on the public map), in order; fills
+    CATEGORY_ICONS with each one's pictogram."""
+    rows = sorted(
+        (f["sort_order"], f["code"], f["name_pl"], bool(f["shown_on_public_map"]), f["pictogram"])
+        for f in reference_table("public_threat_categories").getFeatures()
+    )
+    CATEGORY_ICONS.clear()
+    CATEGORY_ICONS.update({code: pictogram_path(stem) for _o, code, _n, _s, stem in rows})
+    return [(code, name, shown) for _order, code, name, shown, _stem in rows]
 
 
 def set_service_metadata(project) -> None:
@@ -558,6 +557,7 @@ def build(output: Path) -> str:
         QgsReferencedRectangle,
     )
 
+    statuses_from_database()
     categories = categories_from_database()
     project = QgsProject.instance()
     project.clear()

@@ -33,16 +33,16 @@ UNIT = "KMP-1261"  # Komenda Miejska Policji w Krakowie
 OTHER_UNIT = "KMP-1263"  # Tarnów
 REPORTER_HASH = "ab" * 32
 
-# status -> (path of statuses from 'new', colour of the disc's fill or ring)
+# status -> path of statuses from 'new'; each disc's colour is the database's
+# (kmzb.statuses.colour, sql/043), read by the `colours` fixture
 STATUS_PATHS = {
-    "new": ([], (0x2E, 0x9E, 0x44)),
-    "verification": (["verification"], (0xF5, 0xC5, 0x18)),
-    "confirmed": (["verification", "confirmed"], (0xD3, 0x2F, 0x2F)),
-    "unconfirmed": (["verification", "unconfirmed"], (0x9E, 0x9E, 0x9E)),
-    "eliminated": (["verification", "confirmed", "eliminated"], (0x1E, 0x6F, 0xD9)),
-    "forwarded": (["verification", "confirmed", "forwarded"], (0xD3, 0x2F, 0x2F)),
+    "new": [],
+    "verification": ["verification"],
+    "confirmed": ["verification", "confirmed"],
+    "unconfirmed": ["verification", "unconfirmed"],
+    "eliminated": ["verification", "confirmed", "eliminated"],
+    "forwarded": ["verification", "confirmed", "forwarded"],
 }
-PRANK_COLOUR = (0x5D, 0x40, 0x37)
 PERSONAL = ("reporter_hash", REPORTER_HASH, "reporter")
 
 
@@ -177,12 +177,20 @@ def _insert(conn, reference: str, category: str, path: list[str], e: float, n: f
 
 
 @pytest.fixture(scope="module")
+def colours(db_url: str) -> dict[str, tuple[int, int, int]]:
+    """Each status's fill colour as the database defines it."""
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT code, colour FROM kmzb.statuses").fetchall()
+    return {code: tuple(int(hex_[i : i + 2], 16) for i in (1, 3, 5)) for code, hex_ in rows}
+
+
+@pytest.fixture(scope="module")
 def placed(db_url: str) -> Iterator[dict[str, Placed]]:
     """One public report per status, a prank and a never-public category, in Kraków."""
     with psycopg.connect(db_url) as conn:
         positions = _free_positions(conn, len(STATUS_PATHS) + 2)
         result: dict[str, Placed] = {}
-        for index, (status, (path, _colour)) in enumerate(STATUS_PATHS.items()):
+        for index, (status, path) in enumerate(STATUS_PATHS.items()):
             e, n = positions[index]
             reference = f"WMST-0000-{index:04d}"
             _insert(conn, reference, "illegal_parking", path, e, n)
@@ -285,16 +293,14 @@ def test_capabilities_list_every_layer_and_crs(wms: str, placed) -> None:
     assert {"GetMap", "GetFeatureInfo", "GetLegendGraphic"} <= operations
 
 
-def test_getmap_draws_status_colours_at_the_reports(wms: str, db_url: str, placed) -> None:
+def test_getmap_draws_status_colours_at_the_reports(wms: str, db_url: str, placed, colours) -> None:
     rows = get_map(client(wms), ["zagrozenia"])
-    for status, (_path, colour) in STATUS_PATHS.items():
+    for status in STATUS_PATHS:
         report = placed[status]
-        assert count_near(rows, report.pixel, colour) >= 12, (status, report.pixel)
-    # the forwarded one is a ring: white inside the red outline
-    assert count_near(rows, placed["forwarded"].pixel, (255, 255, 255), radius=6) >= 12
-    # the new one is green and not red; the confirmed one red and not green
-    assert count_near(rows, placed["new"].pixel, STATUS_PATHS["confirmed"][1]) == 0
-    assert count_near(rows, placed["confirmed"].pixel, STATUS_PATHS["new"][1]) == 0
+        assert count_near(rows, report.pixel, colours[status]) >= 12, (status, report.pixel)
+    # each disc has its own colour: the new one is not the confirmed one's, nor back
+    assert count_near(rows, placed["new"].pixel, colours["confirmed"]) == 0
+    assert count_near(rows, placed["confirmed"].pixel, colours["new"]) == 0
     # never on the public map: the prank and the never-public category
     for hidden in ("prank", "drug_use"):
         cx, cy = placed[hidden].pixel
@@ -457,7 +463,9 @@ def test_wfs_has_no_personal_field(wms: str, placed) -> None:
     assert hidden.status_code in (400, 401) and placed["prank"].reference not in hidden.text
 
 
-def test_police_token_shows_the_units_non_public_reports(wms: str, settings, placed) -> None:
+def test_police_token_shows_the_units_non_public_reports(
+    wms: str, settings, placed, colours
+) -> None:
     anonymous = client(wms)
     assert "zgloszenia_jednostki" not in anonymous.contents
     refused = requests.get(
@@ -483,10 +491,10 @@ def test_police_token_shows_the_units_non_public_reports(wms: str, settings, pla
     officer = client(wms, bearer(token(settings, "officer", UNIT)))
     assert "zgloszenia_jednostki" in officer.contents
     rows = get_map(officer, ["zgloszenia_jednostki"])
-    assert count_near(rows, placed["prank"].pixel, PRANK_COLOUR) >= 12
-    assert count_near(rows, placed["drug_use"].pixel, STATUS_PATHS["new"][1]) >= 12
+    assert count_near(rows, placed["prank"].pixel, colours["joke_or_mistake"]) >= 12
+    assert count_near(rows, placed["drug_use"].pixel, colours["new"]) >= 12
     # the public reports are not in the police layer (they are on the public one)
-    assert count_near(rows, placed["confirmed"].pixel, STATUS_PATHS["confirmed"][1]) == 0
+    assert count_near(rows, placed["confirmed"].pixel, colours["confirmed"]) == 0
     info = feature_info(officer, "zgloszenia_jednostki", placed["prank"])
     properties = [f["properties"] for f in info["features"]]
     assert {"reference": "WMST-0001-0000", "status_name": "Żart lub pomyłka"}.items() <= (
@@ -497,7 +505,7 @@ def test_police_token_shows_the_units_non_public_reports(wms: str, settings, pla
     # a coordinator of the voivodeship reaches the unit; another unit's officer does not
     coordinator = client(wms, bearer(token(settings, "coordinator", "KWP-12")))
     rows = get_map(coordinator, ["zgloszenia_jednostki"])
-    assert count_near(rows, placed["prank"].pixel, PRANK_COLOUR) >= 12
+    assert count_near(rows, placed["prank"].pixel, colours["joke_or_mistake"]) >= 12
     elsewhere = client(wms, bearer(token(settings, "officer", OTHER_UNIT)))
     rows = get_map(elsewhere, ["zgloszenia_jednostki"])
     assert all(row[i] == 0 for row in rows for i in range(3, len(row), 4))

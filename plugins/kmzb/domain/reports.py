@@ -15,7 +15,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-from kmzb.domain import audit, bursts, idempotency, institutions
+from kmzb.domain import audit, bursts, idempotency, institutions, vocabulary
 from kmzb.domain.caller import Caller
 from kmzb.domain.errors import (
     DomainError,
@@ -34,7 +34,6 @@ from kmzb.domain.units import reachable_units, require_reach
 from kmzb.settings import Settings
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
-REFERENCE_PATTERN = r"^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$"
 MAX_NOTE = 2000
 
 
@@ -155,7 +154,7 @@ def submit(
         if answered is not None:
             conn.commit()
             return answered
-    sub, errors = parse_submission(inputs)
+    sub, errors = parse_submission(inputs, vocabulary.load(conn))
     errors += _check_against_database(conn, sub)
     if errors:
         conn.rollback()
@@ -269,9 +268,9 @@ def _history(conn: psycopg.Connection, report_id: int, internal: bool) -> list[d
     return history
 
 
-def _reference(value: Any) -> str:
+def _reference(value: Any, pattern: str) -> str:
     # said of a read or before a review looks at the report: nothing to say about storing
-    if not isinstance(value, str) or not re.match(REFERENCE_PATTERN, value.strip().upper()):
+    if not isinstance(value, str) or not re.match(pattern, value.strip().upper()):
         raise invalid_query(
             [
                 FieldError(
@@ -301,7 +300,7 @@ WHERE r.public_ref = %s
 
 
 def _find(conn: psycopg.Connection, reference: Any) -> dict[str, Any]:
-    ref = _reference(reference)
+    ref = _reference(reference, vocabulary.load(conn).limits.reference_pattern)
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(LOOKUP, (ref,)).fetchone()
     if row is None:
@@ -364,6 +363,8 @@ def police_view(conn: psycopg.Connection, caller: Caller, reference: Any) -> dic
             "lon": row["lon"],
             "lat": row["lat"],
             "history": _history(conn, row["id"], internal=True),
+            # where a review may take it now (kmzb.status_transitions), named for the panel
+            "allowed_transitions": vocabulary.load(conn).allowed_transitions(row["status"]),
             "attachments": [
                 {"id": a, "name": n, "media_type": t, "size_bytes": s} for a, n, t, s in attachments
             ],

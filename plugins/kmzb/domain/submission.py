@@ -1,7 +1,10 @@
 """Reading a threat submission: every field checked, every problem named in PL and EN.
 
 Checks that need the database (the category exists, the point is in Poland)
-are in kmzb.domain.reports; this module is pure Python.
+are in kmzb.domain.reports; this module is pure Python. The limits it checks
+against (the description's length, the attachments, the times of day) come
+from the vocabulary (kmzb.domain.vocabulary, read from the database) the
+caller passes in.
 """
 
 from __future__ import annotations
@@ -17,13 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kmzb.domain.errors import FieldError
+from kmzb.domain.vocabulary import Limits, Vocabulary
 
 WARSAW = ZoneInfo("Europe/Warsaw")
-MAX_DESCRIPTION = 500
-MAX_ATTACHMENTS = 3
-MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 SOURCES = ("citizen", "partner", "police")
-TIMES_OF_DAY = ("morning", "afternoon", "evening", "night")
 # CRS names accepted for x/y input (EPSG:2180 = PUWG 1992, x easting, y northing)
 PUWG_1992 = {
     "EPSG:2180",
@@ -174,7 +174,21 @@ def _location(inputs: dict, sub: Submission, errors: list[FieldError]) -> None:
         sub.lon, sub.lat = lon, lat
 
 
-def _attachments(value: Any, errors: list[FieldError]) -> list[Attachment]:
+def polish_count(n: int, one: str, few: str, many: str) -> str:
+    """`n` with the Polish plural form: 1 załącznik, 3 załączniki, 5 załączników."""
+    if n == 1:
+        return f"{n} {one}"
+    if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14):
+        return f"{n} {few}"
+    return f"{n} {many}"
+
+
+def _file_types(limits: Limits) -> str:
+    """The accepted file types as people name them: JPEG, PNG, PDF, MP4..."""
+    return ", ".join(t.split("/")[1].upper() for t in limits.attachment_media_types)
+
+
+def _attachments(value: Any, limits: Limits, errors: list[FieldError]) -> list[Attachment]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -182,12 +196,18 @@ def _attachments(value: Any, errors: list[FieldError]) -> list[Attachment]:
             FieldError("attachments", "Załączniki podaj jako listę.", "Give attachments as a list.")
         )
         return []
-    if len(value) > MAX_ATTACHMENTS:
+    if len(value) > limits.attachments_max_count:
         errors.append(
             FieldError(
                 "attachments",
-                f"Najwyżej {MAX_ATTACHMENTS} załączniki.",
-                f"At most {MAX_ATTACHMENTS} attachments.",
+                "Najwyżej "
+                + polish_count(
+                    limits.attachments_max_count, "załącznik", "załączniki", "załączników"
+                )
+                + ".",
+                f"At most {limits.attachments_max_count} attachment"
+                + ("" if limits.attachments_max_count == 1 else "s")
+                + ".",
             )
         )
         return []
@@ -226,29 +246,33 @@ def _attachments(value: Any, errors: list[FieldError]) -> list[Attachment]:
             continue
         if not content:
             errors.append(FieldError(where, "Pusty załącznik.", "The attachment is empty."))
-        elif len(content) > MAX_ATTACHMENT_BYTES:
+        elif len(content) > limits.attachment_max_bytes:
+            size = limits.attachment_max_megabytes
             errors.append(
                 FieldError(
                     where,
-                    f"Załącznik {name} jest większy niż 5 MB.",
-                    f"Attachment {name} is larger than 5 MB.",
+                    f"Załącznik {name} jest większy niż {size}.",
+                    f"Attachment {name} is larger than {size}.",
                 )
             )
-        elif (media_type := sniff_media_type(content)) is None:
+        elif (media_type := sniff_media_type(content)) not in limits.attachment_media_types:
             errors.append(
                 FieldError(
                     where,
-                    f"Niedozwolony typ pliku {name}: dozwolone JPEG, PNG, PDF, MP4, 3GP, MOV.",
-                    f"File type of {name} is not allowed: JPEG, PNG, PDF, MP4, 3GP, MOV are.",
+                    f"Niedozwolony typ pliku {name}: dozwolone {_file_types(limits)}.",
+                    f"File type of {name} is not allowed: {_file_types(limits)} are.",
                 )
             )
-        else:
+        elif media_type is not None:
             found.append(Attachment(name, media_type, content))
     return found
 
 
-def parse_submission(inputs: Any) -> tuple[Submission, list[FieldError]]:
-    """Read the inputs of submit-threat; return what was understood and every problem."""
+def parse_submission(inputs: Any, vocab: Vocabulary) -> tuple[Submission, list[FieldError]]:
+    """Read the inputs of submit-threat against the vocabulary's limits; return what was
+    understood and every problem."""
+    limits = vocab.limits
+    times_of_day = vocab.time_of_day_codes
     sub = Submission()
     errors: list[FieldError] = []
     if not isinstance(inputs, dict):
@@ -302,12 +326,12 @@ def parse_submission(inputs: Any) -> tuple[Submission, list[FieldError]]:
 
     time_of_day = inputs.get("time_of_day")
     if time_of_day not in (None, ""):
-        if time_of_day not in TIMES_OF_DAY:
+        if time_of_day not in times_of_day:
             errors.append(
                 FieldError(
                     "time_of_day",
-                    f"Pora dnia: jedna z {', '.join(TIMES_OF_DAY)}.",
-                    f"Time of day: one of {', '.join(TIMES_OF_DAY)}.",
+                    f"Pora dnia: jedna z {', '.join(times_of_day)}.",
+                    f"Time of day: one of {', '.join(times_of_day)}.",
                 )
             )
         else:
@@ -319,13 +343,13 @@ def parse_submission(inputs: Any) -> tuple[Submission, list[FieldError]]:
             errors.append(
                 FieldError("description", "Opis musi być tekstem.", "The description must be text.")
             )
-        elif len(description.strip()) > MAX_DESCRIPTION:
+        elif len(description.strip()) > limits.description_max_chars:
             errors.append(
                 FieldError(
                     "description",
-                    f"Opis może mieć najwyżej {MAX_DESCRIPTION} znaków "
+                    f"Opis może mieć najwyżej {limits.description_max_chars} znaków "
                     f"(ma {len(description.strip())}).",
-                    f"The description may have at most {MAX_DESCRIPTION} characters "
+                    f"The description may have at most {limits.description_max_chars} characters "
                     f"(it has {len(description.strip())}).",
                 )
             )
@@ -344,5 +368,5 @@ def parse_submission(inputs: Any) -> tuple[Submission, list[FieldError]]:
     else:
         sub.source = source
 
-    sub.attachments = _attachments(inputs.get("attachments"), errors)
+    sub.attachments = _attachments(inputs.get("attachments"), limits, errors)
     return sub, errors

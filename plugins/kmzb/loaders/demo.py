@@ -14,19 +14,26 @@ citizen's submission is switched off for the load, inside its transaction.
 A forwarded report names an institution its unit may forward to
 (kmzb.institution_unit_reach); a report drawn as forwarded in a unit with no
 such institution is not generated, so fewer reports than asked may be added.
+
+The categories, the statuses and the path to each status come from the
+vocabulary in the database (kmzb.domain.vocabulary: kmzb.status_transitions);
+this module only says how common each one is.
 """
 
 from __future__ import annotations
 
 import psycopg
 
+from kmzb.domain import vocabulary
+from kmzb.domain.vocabulary import Vocabulary
 from kmzb.errors import LoadError
 from kmzb.loaders.common import Progress, Reporter, TableSummary
 
 BATCH = 250_000
 
 # Share of reports per category: the real map is dominated by traffic and
-# public-order themes.
+# public-order themes. A category the database has and this list lacks gets
+# UNLISTED_WEIGHT; a code the database lacks is not drawn.
 CATEGORY_WEIGHTS = {
     "illegal_parking": 16,
     "speeding": 15,
@@ -53,16 +60,49 @@ CATEGORY_WEIGHTS = {
     "poaching": 1,
     "dangerous_entertainment": 1,
 }
-# Final statuses (about half confirmed) and the allowed path to each.
-STATUS_PATHS = {
-    "new": (5, ["new"]),
-    "verification": (5, ["new", "verification"]),
-    "confirmed": (22, ["new", "verification", "confirmed"]),
-    "eliminated": (20, ["new", "verification", "confirmed", "eliminated"]),
-    "forwarded": (6, ["new", "verification", "confirmed", "forwarded"]),
-    "unconfirmed": (32, ["new", "verification", "unconfirmed"]),
-    "joke_or_mistake": (10, ["new", "verification", "joke_or_mistake"]),
+# Share of reports per final status (about half confirmed); the path to each is
+# the shortest one kmzb.status_transitions allows from the initial status.
+STATUS_WEIGHTS = {
+    "new": 5,
+    "verification": 5,
+    "confirmed": 22,
+    "eliminated": 20,
+    "forwarded": 6,
+    "unconfirmed": 32,
+    "joke_or_mistake": 10,
 }
+UNLISTED_WEIGHT = 1
+
+
+def status_paths(vocab: Vocabulary) -> dict[str, list[str]]:
+    """For each status reachable from the initial one, the shortest allowed path to it."""
+    start = vocab.initial_status.code
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        following = []
+        for code in frontier:
+            status = vocab.status(code)
+            for to in status.next if status is not None else ():
+                if to not in paths:
+                    paths[to] = [*paths[code], to]
+                    following.append(to)
+        frontier = following
+    return paths
+
+
+def choice_rows(vocab: Vocabulary) -> list[tuple]:
+    """The category and final-status draws, weighted, from the database's vocabulary."""
+    categories = {
+        c.code: (CATEGORY_WEIGHTS.get(c.code, UNLISTED_WEIGHT), None) for c in vocab.categories
+    }
+    statuses = {
+        code: (STATUS_WEIGHTS.get(code, UNLISTED_WEIGHT), path)
+        for code, path in status_paths(vocab).items()
+    }
+    return _choices(categories, "category") + _choices(statuses, "status")
+
+
 DESCRIPTIONS = [
     "Samochody parkują na chodniku i zasłaniają przejście dla pieszych.",
     "Kierowcy wieczorami znacznie przekraczają prędkość.",
@@ -174,8 +214,7 @@ def load_demo(url: str, reports: int, report: Reporter, years: int = 3) -> list[
                 raise LoadError("load the real data first: `kmzb load all`")
             for statement in SETUP:
                 conn.execute(statement)
-            rows = _choices({c: (w, None) for c, w in CATEGORY_WEIGHTS.items()}, "category")
-            rows += _choices(STATUS_PATHS, "status")
+            rows = choice_rows(vocabulary.read(conn))
             with conn.cursor() as cur:
                 cur.executemany("INSERT INTO demo_choice VALUES (%s, %s, %s, %s, %s)", rows)
             conn.execute("ALTER TABLE kmzb.reports DISABLE TRIGGER reports_check_row")
