@@ -384,3 +384,27 @@ def test_every_variable_read_is_a_field() -> None:
     for name in variables():
         assert name == name.upper() and (name.startswith("KMZB_") or name == "DATABASE_URL")
     assert Environment.model_config.get("case_sensitive") is True
+
+
+def test_the_qgis_launcher_hands_the_plugin_the_validated_token_settings(
+    settings_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The access plugin runs in QGIS's own Python, without kmzb.settings: the launcher
+    writes its variables from the settings, so both verify tokens alike."""
+    from kmzb import qgis_server
+
+    settings_env.setenv("KMZB_JWT_ISSUER", "https://sso.policja.example")
+    settings_env.setenv("KMZB_JWT_AUDIENCE", "kmzb-api")
+    settings_env.setenv("KMZB_JWKS_URL", "https://sso.policja.example/certs")
+    read = reload_settings()
+    env = qgis_server.environment(tmp_path / "pg_service.conf", tmp_path / "runtime")
+    assert env["KMZB_JWT_ISSUER"] == read.jwt_issuer == "https://sso.policja.example"
+    assert env["KMZB_JWT_AUDIENCE"] == "kmzb-api"
+    assert env["KMZB_JWKS_URL"] == "https://sso.policja.example/certs"
+    assert env["KMZB_VAR_DIR"] == str(read.var_dir)
+    settings_env.delenv("KMZB_JWT_ISSUER")
+    settings_env.delenv("KMZB_JWKS_URL")
+    reload_settings()
+    env = qgis_server.environment(tmp_path / "pg_service.conf", tmp_path / "runtime")
+    assert env["KMZB_JWT_ISSUER"] == "kmzb-dev"  # the default, written out
+    assert "KMZB_JWKS_URL" not in env

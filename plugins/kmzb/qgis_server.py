@@ -83,7 +83,8 @@ def environment(
             "QGIS_SERVER_TRUST_LAYER_METADATA": "1",
             "QGIS_SERVER_LOG_STDERR": "1",
             "QGIS_SERVER_LOG_LEVEL": env.get("QGIS_SERVER_LOG_LEVEL", "1"),
-            "KMZB_JWT_PUBLIC_KEY": str(tokens.PUBLIC_KEY),
+            # the same key as the API: KMZB_JWT_PUBLIC_KEY, else the local development pair
+            "KMZB_JWT_PUBLIC_KEY": settings.jwt_public_key or str(tokens.PUBLIC_KEY),
             "KMZB_JWT_ISSUER": settings.jwt_issuer,
             "KMZB_JWT_AUDIENCE": settings.jwt_audience,
             "KMZB_VAR_DIR": str(settings.var_dir),
