@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import socket
 import sys
 import time
 from dataclasses import asdict
@@ -100,6 +101,17 @@ def test_no_key_is_a_refusal_not_an_error(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a key")
     assert outcome(verifier.TokenConfig(public_key_file=garbage), token) == ("refused", "no_key")
+
+
+def test_unreachable_jwks_is_a_refusal_not_an_error() -> None:
+    with socket.socket() as closed:  # a port on loopback that nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = verifier.TokenConfig(jwks_url=f"http://127.0.0.1:{port}/jwks.json")
+    token = jwt.encode(
+        claims(int(time.time())), pem_private(KEYS.issuer), algorithm="RS256", headers={"kid": "k"}
+    )
+    assert outcome(config, token) == ("refused", "unknown_key")
 
 
 def test_a_replaced_key_file_is_read_again(tmp_path: Path) -> None:

@@ -195,6 +195,16 @@ def local_cases(keys: Keys, now: int | None = None) -> list[Case]:
             ("refused", "critical_header"),
         ),
         ("not a JWT", "abc.def", ("refused", "malformed")),
+        ("four segments", good + ".e30", ("refused", "malformed")),
+        # Python 3.11's and 3.13's base64 disagree on stray bits: read strictly
+        ("signature + 'x' (stray bits)", good + "x", ("refused", "malformed")),
+        ("signature + 'A' (65 bytes)", good + "A", ("refused", "signature")),
+        ("signature + 'xx' (66 bytes)", good + "xx", ("refused", "signature")),
+        ("signature + 'AAA' (bad length)", good + "AAA", ("refused", "malformed")),
+        ("signature cut short (63 bytes)", good[:-2], ("refused", "signature")),
+        ("no signature", good.rsplit(".", 1)[0] + ".", ("refused", "signature")),
+        ("padded signature", good + "==", ("refused", "malformed")),
+        ("header not JSON", "bm90IGpzb24" + good[good.index(".") :], ("refused", "malformed")),
     ]
 
 

@@ -105,7 +105,10 @@ REASONS: dict[str, tuple[str, str]] = {
     "algorithm": ("algorithm not accepted", "niedozwolony algorytm"),
     "critical_header": ("unsupported critical header", "nieobsługiwany nagłówek krytyczny"),
     "no_key": ("no key to verify tokens with", "brak klucza do weryfikacji tokenu"),
-    "unknown_key": ("signed with an unknown key", "podpisany nieznanym kluczem"),
+    "unknown_key": (
+        "no trusted key for it (an unknown key id, or the issuer's keys are unreachable)",
+        "brak zaufanego klucza (nieznany identyfikator klucza lub klucze wystawcy niedostępne)",
+    ),
     "signature": ("bad signature", "nieprawidłowy podpis"),
     "expired": ("it has expired", "token wygasł"),
     "not_yet_valid": ("it is not valid yet", "token nie jest jeszcze ważny"),
@@ -219,23 +222,48 @@ def check_claims(config: TokenConfig, claims: dict[str, Any], now: float) -> Ide
     return Identity(subject=subject, role=role, unit=unit, institution=institution)
 
 
-def _header(token: str) -> dict[str, Any]:
-    """The JOSE header, read here (PyJWT's versions disagree on what they refuse)."""
-    segment = token.split(".", 1)[0]
+BASE64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def _base64url(segment: str) -> bytes:
+    """A base64url segment, decoded strictly: the alphabet, no padding, and canonical
+    (Python's base64 of 3.11 and 3.13 differ on stray trailing bits)."""
+    if not BASE64URL.match(segment) or len(segment) % 4 == 1:
+        raise _refused("malformed")
+    data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if base64.urlsafe_b64encode(data).rstrip(b"=").decode() != segment:
+        raise _refused("malformed")
+    return data
+
+
+def _parts(token: str) -> tuple[dict[str, Any], bytes]:
+    """The JOSE header and the signature of a compact JWS, read here: the versions
+    of PyJWT disagree on what they refuse before the signature."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise _refused("malformed")
+    header_bytes, _payload, signature = (_base64url(segment) for segment in segments)
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, TypeError) as exc:  # binascii.Error and JSONDecodeError are ValueErrors
+        header = json.loads(header_bytes)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise _refused("malformed") from exc
     if not isinstance(header, dict):
         raise _refused("malformed")
-    return header
+    return header, signature
+
+
+def _signature_length(key: Any) -> int:
+    """ES256: r and s, 32 bytes each; RS256: the modulus' length."""
+    if isinstance(key, rsa.RSAPublicKey):
+        return (key.key_size + 7) // 8
+    return 64
 
 
 def verify(config: TokenConfig, token: str, now: float | None = None) -> Identity:
     """Who a token names; TokenRefused (-> 401) for any flaw."""
     if not isinstance(token, str) or not token:
         raise _refused("malformed")
-    header = _header(token)
+    header, signature = _parts(token)
     if header.get("alg") not in ALGORITHMS:
         raise _refused("algorithm")
     if "crit" in header:  # no JWS extension is understood here (RFC 7515, 4.1.11)
@@ -244,6 +272,8 @@ def verify(config: TokenConfig, token: str, now: float | None = None) -> Identit
     algorithm = _algorithm_of(key)
     if algorithm is None or header["alg"] != algorithm:
         raise _refused("algorithm")
+    if len(signature) != _signature_length(key):
+        raise _refused("signature")
     try:
         payload = jwt.PyJWS().decode(token, key, algorithms=[algorithm])
     except jwt.InvalidSignatureError as exc:
