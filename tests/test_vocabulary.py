@@ -206,3 +206,127 @@ def test_vocabulary_answers_304_to_its_etag(api: str) -> None:
 def test_read_matches_the_served_shape(conn: psycopg.Connection, api: str) -> None:
     """The domain reader and the endpoint give one document (the endpoint is the reader)."""
     assert requests.get(f"{api}/vocabulary", timeout=30).json() == vocabulary.read(conn).as_json()
+
+
+# ---- the process descriptions --------------------------------------------------------
+
+
+def process_inputs(api: str, process: str) -> dict:
+    answer = requests.get(f"{api}/processes/{process}", params={"f": "json"}, timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    return answer.json()["inputs"]
+
+
+def execute_inputs(api: str, process: str) -> dict:
+    """The inputs of the execute body the OpenAPI document declares for a process."""
+    document = requests.get(f"{api}/openapi", params={"f": "json"}, timeout=60).json()
+    operation = document["paths"][f"/processes/{process}/execution"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    return schema["properties"]["inputs"]["properties"]
+
+
+def test_process_descriptions_are_the_vocabulary(api: str, conn: psycopg.Connection) -> None:
+    data = tables(conn)
+    limits = data["limits"]
+    categories = [c["code"] for c in data["categories"]]
+    times = [t["code"] for t in data["times"]]
+    targets = {to for _from, to in data["transitions"]}
+
+    submit = process_inputs(api, "submit-threat")
+    assert submit["category"]["schema"]["enum"] == categories
+    assert submit["time_of_day"]["schema"]["enum"] == times
+    assert submit["description"]["schema"]["maxLength"] == limits["description_max_chars"]
+    assert str(limits["description_max_chars"]) in submit["description"]["description"]
+    assert submit["attachments"]["schema"]["maxItems"] == limits["attachments_max_count"]
+    review = process_inputs(api, "review-threat")
+    assert set(review["status"]["schema"]["enum"]) == targets
+
+    body = execute_inputs(api, "submit-threat")
+    assert body["category"]["enum"] == categories
+    assert body["time_of_day"]["enum"] == times
+    assert body["description"]["maxLength"] == limits["description_max_chars"]
+    assert body["attachments"]["maxItems"] == limits["attachments_max_count"]
+    assert set(execute_inputs(api, "review-threat")["status"]["enum"]) == targets
+
+
+def test_the_schema_checks_agree_with_the_limits(conn: psycopg.Connection) -> None:
+    """The table constraints that guard stored reports say what kmzb.limits says."""
+    limits = tables(conn)["limits"]
+
+    def checks(table: str) -> str:
+        rows = conn.execute(
+            """SELECT pg_get_constraintdef(oid) FROM pg_constraint
+               WHERE conrelid = %s::regclass AND contype = 'c'""",
+            (table,),
+        ).fetchall()
+        return "\n".join(r[0] for r in rows)
+
+    reports = checks("kmzb.reports")
+    assert f"char_length(description) <= {limits['description_max_chars']}" in reports
+    assert limits["reference_pattern"] in reports
+    attachments = checks("kmzb.report_attachments")
+    assert f"(size_bytes <= {limits['attachment_max_bytes']})" in attachments
+    for media_type in limits["attachment_media_types"]:
+        assert f"'{media_type}'::text" in attachments
+    units = checks("kmzb.territorial_units")
+    assert limits["teryt_gmina_pattern"] in units
+
+
+# ---- the police view ---------------------------------------------------------------
+
+KRAKOW = {"lon": 19.9383, "lat": 50.0614}
+
+
+def officer_token(settings) -> str:
+    from kmzb.auth import tokens
+
+    return tokens.issue(settings, "officer", "test-vocabulary", unit="KMP-1261")
+
+
+def submit(api: str, **inputs) -> dict:
+    from citizens import new_address
+
+    answer = requests.post(
+        f"{api}/processes/submit-threat/execution",
+        json={"inputs": {**KRAKOW, "category": "illegal_parking", **inputs}},
+        headers={"X-Forwarded-For": new_address()},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    return answer.json()
+
+
+def test_police_view_names_the_allowed_transitions(
+    api: str, settings, conn: psycopg.Connection
+) -> None:
+    reference = submit(api)["reference"]
+    officer = officer_token(settings)
+    seen = requests.get(
+        f"{api}/police/reports/{reference}",
+        headers={"Authorization": f"Bearer {officer}"},
+        timeout=30,
+    )
+    assert seen.status_code == 200, seen.text[:300]
+    expected = conn.execute(
+        """SELECT t.to_status, s.name_pl, s.name_en FROM kmzb.status_transitions t
+           JOIN kmzb.statuses s ON s.code = t.to_status
+           WHERE t.from_status = 'new' ORDER BY s.sort_order"""
+    ).fetchall()
+    assert seen.json()["allowed_transitions"] == [
+        {"code": code, "name": {"pl": pl, "en": en}} for code, pl, en in expected
+    ]
+    assert expected, "a new report can move on"
+
+
+def test_submission_limits_come_from_the_database(api: str, conn: psycopg.Connection) -> None:
+    limit = tables(conn)["limits"]["description_max_chars"]
+    too_long = requests.post(
+        f"{api}/processes/submit-threat/execution",
+        json={
+            "inputs": {**KRAKOW, "category": "illegal_parking", "description": "x" * (limit + 1)}
+        },
+        timeout=60,
+    )
+    assert too_long.status_code == 400
+    assert str(limit) in too_long.text
+    assert submit(api, description="y" * limit)["reference"]

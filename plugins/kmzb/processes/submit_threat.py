@@ -88,8 +88,8 @@ def process_metadata(vocab: Vocabulary) -> dict[str, Any]:
             },
             "category": {
                 "title": "Kategoria zagrożenia",
-                "description": "Threat category code",
-                "schema": {"type": "string"},
+                "description": "Threat category code (names: GET /vocabulary)",
+                "schema": {"type": "string", "enum": vocab.category_codes},
                 "minOccurs": 1,
                 "maxOccurs": 1,
             },
