@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import json
 import logging
 import os
 import sys
@@ -78,6 +79,7 @@ FINGERPRINTS = {
 # pygeoapi's refusals outside the collections, in Polish (query_checks has those)
 PYGEOAPI_POLISH = {
     **POLISH,
+    "Identifier not found": "Nie ma obiektu o tym identyfikatorze",
     "Process not found": "Nie ma takiego procesu",
     "Job not found": "Nie ma takiego zadania",
     "Invalid request data": "Błędne dane żądania",
@@ -340,7 +342,7 @@ def error_answer(
 ) -> tuple[dict, int, str]:
     """pygeoapi 0.24's API.get_exception, ours: see the module's docstring."""
     from pygeoapi.api import F_HTML, FORMAT_TYPES, SYSTEM_LOCALE
-    from pygeoapi.util import render_j2_template, to_json
+    from pygeoapi.util import render_j2_template
 
     from kmzb.service.security import is_submission
 
@@ -367,7 +369,7 @@ def error_answer(
         )
     else:
         headers["Content-Language"] = BILINGUAL
-        content = to_json(body, api.pretty_print)
+        content = json.dumps(body, ensure_ascii=False, indent=4 if api.pretty_print else None)
     if status == HTTPStatus.NO_CONTENT:
         content = ""
     return headers, status, content
