@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
+import subprocess
+from pathlib import Path
+from xml.etree import ElementTree
 
 import psycopg
 import requests
 from psycopg.rows import dict_row
 
+from conftest import running_app
 from kmzb.domain import vocabulary
+from kmzb.settings import PROJECT_ROOT
 
 # ---- the palette under colour-vision deficiency -----------------------------------
 # Machado, Oliveira & Fernandes 2009, "A Physiologically-based Model for Simulation of
@@ -330,3 +336,201 @@ def test_submission_limits_come_from_the_database(api: str, conn: psycopg.Connec
     assert too_long.status_code == 400
     assert str(limit) in too_long.text
     assert submit(api, description="y" * limit)["reference"]
+
+
+# ---- the WMS project ---------------------------------------------------------------
+
+STATUS_RULE = re.compile(r"^\"status\" = '([a-z_]+)'$")
+CATEGORY_RULE = re.compile(r"^\"category\" = '([a-z_]+)'$")
+GLYPH_CASE = re.compile(r"WHEN \"status\" = '([a-z_]+)' THEN '(#[0-9A-Fa-f]{6})'")
+
+
+def rgb_hex(value: str) -> str:
+    r, g, b = (int(part) for part in value.split(",")[:3])
+    return f"#{r:02X}{g:02X}{b:02X}"
+
+
+def project_styles(path: Path) -> dict[str, dict]:
+    """Per threat layer of a .qgs: each status rule's label, fill, outline and pictogram
+    colour, and each category rule's label and SVG file."""
+    layers: dict[str, dict] = {}
+    for layer in ElementTree.parse(path).iter("maplayer"):
+        short_name = layer.findtext("shortname")
+        renderer = layer.find("renderer-v2")
+        if short_name not in ("zagrozenia_punkty", "zgloszenia_jednostki") or renderer is None:
+            continue
+        symbols = {s.get("name"): s for s in renderer.find("symbols").findall("symbol")}
+        statuses, categories = {}, {}
+        for rule in renderer.find("rules").iter("rule"):
+            filter_ = rule.get("filter") or ""
+            if match := STATUS_RULE.match(filter_):
+                marker = symbols[rule.get("symbol")].find("layer")
+                props = {p.get("k"): p.get("v") for p in marker.findall("prop")}
+                statuses[match.group(1)] = {
+                    "label": rule.get("label"),
+                    "colour": rgb_hex(props["color"]),
+                    "outline": rgb_hex(props["outline_color"]),
+                }
+            elif match := CATEGORY_RULE.match(filter_):
+                marker = symbols[rule.get("symbol")].find("layer")
+                props = {p.get("k"): p.get("v") for p in marker.findall("prop")}
+                values = " ".join(v for e in marker.iter() for v in e.attrib.values())
+                glyphs = dict(GLYPH_CASE.findall(values))
+                categories[match.group(1)] = {
+                    "label": rule.get("label"),
+                    "svg": props["name"],
+                    "glyphs": {code: colour.upper() for code, colour in glyphs.items()},
+                }
+        layers[short_name] = {"statuses": statuses, "categories": categories}
+    return layers
+
+
+def assert_project_is_the_vocabulary(path: Path, conn: psycopg.Connection) -> None:
+    data = tables(conn)
+    layers = project_styles(path)
+    assert set(layers) == {"zagrozenia_punkty", "zgloszenia_jednostki"}
+    public = {s["code"] for s in data["statuses"] if s["is_public"]}
+    assert set(layers["zagrozenia_punkty"]["statuses"]) == public
+    assert set(layers["zgloszenia_jednostki"]["statuses"]) == {s["code"] for s in data["statuses"]}
+    for layer in layers.values():
+        for status in data["statuses"]:
+            drawn = layer["statuses"].get(status["code"])
+            if drawn is None:
+                continue
+            assert drawn == {
+                "label": status["name_pl"],
+                "colour": status["colour"],
+                "outline": status["outline"],
+            }, status["code"]
+        for category in data["categories"]:
+            drawn = layer["categories"].get(category["code"])
+            if drawn is None:
+                assert category["public_rule"] == "never"
+                continue
+            assert drawn["label"] == category["name_pl"]
+            assert drawn["svg"].endswith(f"/{category['pictogram']}.svg")
+            assert drawn["glyphs"] == {s["code"]: s["text_colour"] for s in data["statuses"]}
+
+
+def test_the_committed_wms_project_is_the_vocabulary(conn: psycopg.Connection) -> None:
+    assert_project_is_the_vocabulary(PROJECT_ROOT / "qgis_projects" / "kmzb_public.qgs", conn)
+
+
+def build_project(server, db_url: str, output: Path) -> None:
+    """scripts/build_qgis_project.py run against this test's database, into `output`."""
+    from kmzb import qgis_server
+    from kmzb.db import connection
+
+    folder = output.parent
+    service = qgis_server.write_service_file(
+        server, folder / "pg_service.conf", connection.database_name(db_url)
+    )
+    runtime = folder / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(folder),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "QT_QPA_PLATFORM": "offscreen",
+        "PGSERVICEFILE": str(service),
+    }
+    run = subprocess.run(
+        [
+            "/usr/bin/python3",
+            str(PROJECT_ROOT / "scripts" / "build_qgis_project.py"),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+# ---- done when: one migration changes every reader ----------------------------------
+
+CHANGE = {
+    "colour": "#009E73",
+    "outline": "#004D38",
+    "text_colour": "#FFFFFF",
+    "name_pl": "Sprawdzane na miejscu",
+    "name_en": "Being checked on site",
+}
+
+
+def test_one_migration_changes_every_reader(
+    api: str, db_url: str, server, settings, tmp_path: Path
+) -> None:
+    """A migration-like UPDATE of one status's colour and names reaches GET /vocabulary,
+    the process description, the status lookup, the police view and the WMS project
+    built from the database, with no other edit."""
+    # a report in 'verification', made and moved through the API
+    created = submit(api)
+    officer = officer_token(settings)
+    moved = requests.post(
+        f"{api}/processes/review-threat/execution",
+        json={
+            "inputs": {"reference": created["reference"], "status": "verification", "version": 1}
+        },
+        headers={"Authorization": f"Bearer {officer}"},
+        timeout=60,
+    )
+    assert moved.status_code == 200, moved.text[:300]
+
+    with psycopg.connect(db_url) as conn:
+        before = conn.execute(
+            """SELECT colour, outline, text_colour, name_pl, name_en
+               FROM kmzb.statuses WHERE code = 'verification'"""
+        ).fetchone()
+        assert before[0] != CHANGE["colour"] and before[3] != CHANGE["name_pl"]
+        conn.execute(
+            """UPDATE kmzb.statuses SET colour = %(colour)s, outline = %(outline)s,
+                   text_colour = %(text_colour)s, name_pl = %(name_pl)s, name_en = %(name_en)s
+               WHERE code = 'verification'""",
+            CHANGE,
+        )
+        conn.commit()
+        try:
+            # a migration is followed by a restart: a new app reads the new vocabulary
+            with running_app(db_url, server, tmp_path / "openapi.yml") as fresh:
+                served = requests.get(f"{fresh}/vocabulary", timeout=30).json()
+                status = next(s for s in served["statuses"] if s["code"] == "verification")
+                assert status["name"] == {"pl": CHANGE["name_pl"], "en": CHANGE["name_en"]}
+                assert (status["colour"], status["outline"], status["text_colour"]) == (
+                    CHANGE["colour"],
+                    CHANGE["outline"],
+                    CHANGE["text_colour"],
+                )
+                review = process_inputs(fresh, "review-threat")
+                assert CHANGE["name_en"] in review["status"]["description"]
+                lookup = requests.get(f"{fresh}/reports/{created['reference']}", timeout=30)
+                assert lookup.json()["status_name"] == {
+                    "pl": CHANGE["name_pl"],
+                    "en": CHANGE["name_en"],
+                }
+                police = requests.get(
+                    f"{fresh}/police/reports/{created['reference']}",
+                    headers={"Authorization": f"Bearer {officer}"},
+                    timeout=30,
+                ).json()
+                assert police["status_name"]["pl"] == CHANGE["name_pl"]
+            # the WMS project built from that database draws and names it so
+            built = tmp_path / "qgis" / "kmzb_public.qgs"
+            built.parent.mkdir()
+            build_project(server, db_url, built)
+            assert_project_is_the_vocabulary(built, conn)
+            drawn = project_styles(built)["zagrozenia_punkty"]["statuses"]["verification"]
+            assert drawn == {
+                "label": CHANGE["name_pl"],
+                "colour": CHANGE["colour"],
+                "outline": CHANGE["outline"],
+            }
+        finally:
+            conn.execute(
+                """UPDATE kmzb.statuses SET colour = %s, outline = %s, text_colour = %s,
+                       name_pl = %s, name_en = %s WHERE code = 'verification'""",
+                before,
+            )
+            conn.commit()
