@@ -9,6 +9,7 @@ reads a KMZB_* variable from the environment.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import subprocess
 import sys
@@ -408,3 +409,11 @@ def test_the_qgis_launcher_hands_the_plugin_the_validated_token_settings(
     env = qgis_server.environment(tmp_path / "pg_service.conf", tmp_path / "runtime")
     assert env["KMZB_JWT_ISSUER"] == "kmzb-dev"  # the default, written out
     assert "KMZB_JWKS_URL" not in env
+
+
+def test_every_field_read_reaches_the_settings() -> None:
+    """Environment (what is read) and Settings (what the code uses) cannot drift apart:
+    each variable's field is a field of Settings, under the same name."""
+    used = {item.name for item in dataclasses.fields(Settings)}
+    assert set(Environment.model_fields) <= used
+    assert used - set(Environment.model_fields) == {"home", "var_dir", "given"}

@@ -382,38 +382,25 @@ def read_environment() -> Settings:
         ) from None
     given = frozenset(name for name in _environment_names() if os.environ.get(name, "").strip())
     basemap_port = values.basemap_wms_port or values.wms_port + 1
+    # each field as read, then the defaults that depend on another value or on the home
     return Settings(
-        env=values.env,
-        database_url=values.database_url,
-        embedded_port=values.embedded_port,
-        db_name=values.db_name,
-        data_dir=values.data_dir or (SHIPPED_DATA_DIR if SHIPPED_DATA_DIR.is_dir() else None),
-        api_host=values.api_host,
-        api_port=values.api_port,
-        jwt_issuer=values.jwt_issuer or DEV_JWT_ISSUER,
-        jwt_audience=values.jwt_audience or DEFAULT_JWT_AUDIENCE,
-        jwks_url=values.jwks_url,
-        jwt_public_key=str(values.jwt_public_key) if values.jwt_public_key else None,
-        reporter_key=values.reporter_key,
-        daily_report_limit=values.daily_report_limit,
-        trusted_proxy_header=values.trusted_proxy_header,
-        trusted_proxy_hops=values.trusted_proxy_hops,
-        public_url=values.public_url.rstrip("/"),
-        wms_port=values.wms_port,
-        wms_url=values.wms_url or f"http://127.0.0.1:{values.wms_port}/ows/",
-        basemap_wms_port=basemap_port,
-        basemap_wms_url=values.basemap_wms_url or f"http://127.0.0.1:{basemap_port}/ows/",
-        basemaps_file=values.basemaps_file or BASEMAPS_FILE,
-        api_database_url=values.api_database_url,
-        wms_database_url=values.wms_database_url,
-        burst_radius_m=values.burst_radius_m,
-        burst_window_minutes=values.burst_window_minutes,
-        burst_threshold=values.burst_threshold,
-        reporter_hash_retention_hours=values.reporter_hash_retention_hours,
-        web_dir=values.web_dir or WEB_DIST_DIR,
-        home=HOME,
-        var_dir=VAR_DIR,
-        given=given,
+        **{
+            **values.model_dump(),
+            "data_dir": values.data_dir
+            or (SHIPPED_DATA_DIR if SHIPPED_DATA_DIR.is_dir() else None),
+            "jwt_issuer": values.jwt_issuer or DEV_JWT_ISSUER,
+            "jwt_audience": values.jwt_audience or DEFAULT_JWT_AUDIENCE,
+            "jwt_public_key": str(values.jwt_public_key) if values.jwt_public_key else None,
+            "public_url": values.public_url.rstrip("/"),
+            "wms_url": values.wms_url or f"http://127.0.0.1:{values.wms_port}/ows/",
+            "basemap_wms_port": basemap_port,
+            "basemap_wms_url": values.basemap_wms_url or f"http://127.0.0.1:{basemap_port}/ows/",
+            "basemaps_file": values.basemaps_file or BASEMAPS_FILE,
+            "web_dir": values.web_dir or WEB_DIST_DIR,
+            "home": HOME,
+            "var_dir": VAR_DIR,
+            "given": given,
+        }
     )
 
 
