@@ -20,11 +20,7 @@ sql/041_basemap_places.sql) through the PostgreSQL service name `kmzb` only.
 
 from __future__ import annotations
 
-import argparse
-import difflib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,15 +64,6 @@ BOUNDARIES = [
         9.5,
     ),
 ]
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument(
-        "--check", action="store_true", help="fail if the committed project differs"
-    )
-    return parser.parse_args()
 
 
 def text_format(size: float, colour: str, bold: bool = False, italic: bool = False):
@@ -271,51 +258,13 @@ def build(output: Path) -> str:
     project.viewSettings().setDefaultViewExtent(extent)
     project.viewSettings().setPresetFullExtent(extent)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / output.name
-        project.setFileName(str(path))
-        if not project.write():
-            sys.exit(f"build_qgis_basemap: writing {path} failed")
-        text = path.read_text(encoding="utf-8")
-    for layer in project.mapLayers().values():
-        text = text.replace(layer.id(), f"kmzb_layer_{layer.shortName()}")
-    text = public.normalise(text)
+    text = public.project_text(project, output, "build_qgis_basemap")
     return text.replace('projectname="KMZB – mapa publiczna"', f'projectname="{TITLE}"')
 
 
 def main() -> int:
-    args = parse_args()
-    default_service_file = ROOT / "var" / "pg_service.conf"  # written by `kmzb run`
-    if not os.environ.get("PGSERVICEFILE") and default_service_file.exists():
-        os.environ["PGSERVICEFILE"] = str(default_service_file)
-    if not os.environ.get("PGSERVICEFILE"):
-        print(
-            "build_qgis_basemap: set PGSERVICEFILE to a pg_service.conf naming the service "
-            f"'{public.SERVICE}' (`kmzb run` writes var/pg_service.conf for its database)",
-            file=sys.stderr,
-        )
-        return 2
-    app = public.start_qgis()
-    text = build(args.output)
-    status = 0
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-        if current != text:
-            diff = difflib.unified_diff(
-                current.splitlines(), text.splitlines(), "committed", "rebuilt", lineterm="", n=1
-            )
-            print("\n".join(list(diff)[:80]))
-            print(f"build_qgis_basemap: {args.output} differs from the rebuilt project")
-            status = 1
-        else:
-            print(f"build_qgis_basemap: {args.output} is up to date")
-    else:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-        print(f"build_qgis_basemap: wrote {args.output}")
-    sys.stdout.flush()
-    del app
-    os._exit(status)  # QGIS 3.22 may crash tearing down; the work is done
+    args = public.parse_args(__doc__, DEFAULT_OUTPUT)
+    return public.run("build_qgis_basemap", build, args.output, args.check)
 
 
 if __name__ == "__main__":

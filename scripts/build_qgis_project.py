@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,9 +59,10 @@ WMS_CRS = ["EPSG:2180", "EPSG:4326", "EPSG:3857"]
 POLAND_2180 = (140000.0, 120000.0, 880000.0, 800000.0)
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+def parse_args(description: str = __doc__, output: Path = DEFAULT_OUTPUT) -> argparse.Namespace:
+    """--output and --check, for this builder and the basemap's."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=output)
     parser.add_argument(
         "--check", action="store_true", help="fail if the committed project differs"
     )
@@ -642,14 +644,19 @@ def build(output: Path) -> str:
     project.viewSettings().setDefaultViewExtent(extent)
     project.viewSettings().setPresetFullExtent(extent)
 
+    return project_text(project, output, "build_qgis_project")
+
+
+def project_text(project, output: Path, tool: str) -> str:
+    """The project as its file holds it: written to a temporary file, with stable
+    layer ids (QGIS makes them from a timestamp; it ignores ids of 10 characters or
+    fewer: kmzb_layer_ and the WMS short name) and normalised."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / output.name
         project.setFileName(str(path))
         if not project.write():
-            sys.exit(f"build_qgis_project: writing {path} failed")
+            sys.exit(f"{tool}: writing {path} failed")
         text = path.read_text(encoding="utf-8")
-    # stable layer ids (QGIS makes them from a timestamp; it ignores ids of 10
-    # characters or fewer): kmzb_layer_ and the WMS short name
     for layer in project.mapLayers().values():
         text = text.replace(layer.id(), f"kmzb_layer_{layer.shortName()}")
     return normalise(text)
@@ -687,39 +694,45 @@ def normalise(text: str) -> str:
     )
 
 
-def main() -> int:
-    args = parse_args()
+def run(tool: str, build_text: Callable[[Path], str], output: Path, check: bool) -> int:
+    """Build a project with `build_text` and write it to `output`, or with `check` fail
+    if the file there differs; shared by this builder and the basemap's."""
     default_service_file = ROOT / "var" / "pg_service.conf"  # written by `kmzb run`
     if not os.environ.get("PGSERVICEFILE") and default_service_file.exists():
         os.environ["PGSERVICEFILE"] = str(default_service_file)
     if not os.environ.get("PGSERVICEFILE"):
         print(
-            "build_qgis_project: set PGSERVICEFILE to a pg_service.conf naming the service "
+            f"{tool}: set PGSERVICEFILE to a pg_service.conf naming the service "
             f"'{SERVICE}' (`kmzb run` writes var/pg_service.conf for its database)",
             file=sys.stderr,
         )
         return 2
     app = start_qgis()
-    text = build(args.output)
+    text = build_text(output)
     status = 0
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+    if check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
         if current != text:
             diff = difflib.unified_diff(
                 current.splitlines(), text.splitlines(), "committed", "rebuilt", lineterm="", n=1
             )
             print("\n".join(list(diff)[:80]))
-            print(f"build_qgis_project: {args.output} differs from the rebuilt project")
+            print(f"{tool}: {output} differs from the rebuilt project")
             status = 1
         else:
-            print(f"build_qgis_project: {args.output} is up to date")
+            print(f"{tool}: {output} is up to date")
     else:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-        print(f"build_qgis_project: wrote {args.output}")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        print(f"{tool}: wrote {output}")
     sys.stdout.flush()
     del app
     os._exit(status)  # QGIS 3.22 may crash tearing down; the work is done
+
+
+def main() -> int:
+    args = parse_args()
+    return run("build_qgis_project", build, args.output, args.check)
 
 
 if __name__ == "__main__":
