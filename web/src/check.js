@@ -2,7 +2,7 @@
 import { getJson, errorText } from './api.js';
 import { t, pick, currentLang, formatDate, onLangChange } from './i18n.js';
 import { escapeHtml, zoomTo, showMarker } from './map.js';
-import { limitPattern } from './vocabulary.js';
+import { limitPattern, onVocabulary } from './vocabulary.js';
 import { historyNames } from './history.js';
 
 let last = null;
@@ -73,5 +73,7 @@ export function setupCheck() {
     event.preventDefault();
     checkReference(document.getElementById('check-ref').value);
   });
-  onLangChange(() => { if (last) render(last); });
+  const rerender = () => { if (last) render(last); };
+  onVocabulary(rerender);
+  onLangChange(rerender);
 }

@@ -5,15 +5,17 @@ import './style.css';
 import { applyTexts, setLang, currentLang, onLangChange, t } from './i18n.js';
 import {
   map, loadWms, setFilters, setThreatsVisible, setBoundariesVisible, setPickHandler,
-  applyVocabulary, statusStyleColours,
+  statusStyleColours,
 } from './map.js';
 import { setupSearch, onPlaceChosen } from './search.js';
-import { setupReport, setReportPoint, fillReportForm } from './report.js';
+import { setupReport, setReportPoint } from './report.js';
 import { setupCheck, checkReference } from './check.js';
 import { setupArea, setAreaPoint, setAreaUnit } from './area.js';
-import { setupPolice, fillStatusFilter } from './police.js';
+import { setupPolice } from './police.js';
 import { setupBasemaps, useBasemap, currentBasemap, wmtsSource } from './basemap.js';
-import { loadVocabulary, publicCategories, categoryName } from './vocabulary.js';
+import {
+  loadVocabulary, onVocabulary, publicCategories, categoryName,
+} from './vocabulary.js';
 
 const TABS = ['map', 'report', 'check', 'area', 'police'];
 let active = 'map';
@@ -81,24 +83,9 @@ function setupFilters() {
   document.getElementById('layer-boundaries').addEventListener('change', (e) => setBoundariesVisible(e.target.checked));
 }
 
-async function start() {
+function start() {
   applyTexts();
   document.getElementById('lang').addEventListener('click', () => setLang(currentLang() === 'pl' ? 'en' : 'pl'));
-  // the map's background meanwhile; no report is drawn before the vocabulary is in
-  loadWms();
-  setupBasemaps(map);
-  // for the browser console and tests
-  window.kmzb = {
-    map, useBasemap, currentBasemap, wmtsSource, fromLonLat, statusStyleColours,
-  };
-  const hint = document.getElementById('map-hint');
-  await loadVocabulary(() => { hint.textContent = t('vocabulary_down'); });
-  if (hint.textContent === t('vocabulary_down')) hint.textContent = '';
-  applyVocabulary();
-  fillFilterCategories();
-  fillReportForm();
-  fillStatusFilter();
-  document.body.dataset.vocabulary = 'loaded';
   onLangChange(() => {
     fillFilterCategories();
     pickModeFor(active);
@@ -119,6 +106,21 @@ async function start() {
   });
   const hash = window.location.hash.replace(/^#\/?/, '');
   showTab(TABS.includes(hash) ? hash : 'map');
+  loadWms();
+  setupBasemaps(map);
+  // for the browser console and tests
+  window.kmzb = {
+    map, useBasemap, currentBasemap, wmtsSource, fromLonLat, statusStyleColours,
+  };
+  // once, before any report is drawn (map.js draws none until then); the panels fill
+  // their lists and limits from it (onVocabulary)
+  const hint = document.getElementById('map-hint');
+  onVocabulary(() => {
+    if (hint.textContent === t('vocabulary_down')) hint.textContent = '';
+    fillFilterCategories();
+    document.body.dataset.vocabulary = 'loaded';
+  });
+  loadVocabulary(() => { hint.textContent = t('vocabulary_down'); });
 }
 
 start();

@@ -22,7 +22,7 @@ import { Style, Fill, Stroke, Circle as CircleStyle, Text, Icon } from 'ol/style
 import { defaults as defaultControls, ScaleLine } from 'ol/control.js';
 import { t, formatDate, onLangChange, wmsTitle } from './i18n.js';
 import {
-  vocabularyLoaded, statusColours, statusName, categoryName, pictogramUrl, timeOfDayName,
+  vocabularyLoaded, onVocabulary, statusColours, statusName, categoryName, pictogramUrl, timeOfDayName,
   publicStatuses, publicCategories,
 } from './vocabulary.js';
 
@@ -359,11 +359,11 @@ function drawLegend() {
 }
 
 // Once the vocabulary is in: the legend, and the reports drawn in their colours.
-export function applyVocabulary() {
+onVocabulary(() => {
   drawLegend();
   threats.changed();
   filtered.changed();
-}
+});
 
 export function setPickHandler(handler, hintKey) {
   state.pick = handler;

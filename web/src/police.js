@@ -4,7 +4,7 @@ import { getJson, execute, errorText, ApiError } from './api.js';
 import { t, pick, currentLang, formatDate, onLangChange } from './i18n.js';
 import { escapeHtml, showMarker, zoomTo } from './map.js';
 import {
-  categoryName, statusName, nextStatuses, openStatuses, timeOfDayName,
+  categoryName, statusName, nextStatuses, openStatuses, timeOfDayName, onVocabulary,
 } from './vocabulary.js';
 import { historyNames } from './history.js';
 
@@ -209,7 +209,7 @@ function showSignedIn() {
 }
 
 // The queue's status filter: the open statuses, from the vocabulary.
-export function fillStatusFilter() {
+function fillStatusFilter() {
   const select = document.getElementById('police-status');
   const chosen = select.value;
   select.querySelectorAll('option:not([value=""])').forEach((o) => o.remove());
@@ -254,10 +254,14 @@ export function setupPolice() {
   });
   const saved = storedToken();
   if (saved) { document.getElementById('police-token').value = saved; signIn(saved); }
-  onLangChange(() => {
+  const rerender = () => {
     fillStatusFilter();
     if (queue) renderQueue();
     if (report) renderReport();
+  };
+  onVocabulary(rerender);
+  onLangChange(() => {
+    rerender();
     if (token) showSignedIn();
   });
 }

@@ -4,7 +4,7 @@ import { execute, errorText, ApiError } from './api.js';
 import { t, currentLang, onLangChange, applyTexts } from './i18n.js';
 import { showMarker, centerLonLat } from './map.js';
 import {
-  categories, categoryName, timesOfDay, timeOfDayName, limits,
+  categories, categoryName, timesOfDay, timeOfDayName, limits, onVocabulary,
 } from './vocabulary.js';
 
 const FIELDS = ['location', 'category', 'event_date', 'time_of_day', 'description', 'attachments'];
@@ -104,7 +104,7 @@ function countText() {
 }
 
 // The form's choices and limits, from the vocabulary (again on a language change).
-export function fillReportForm() {
+function fillReportForm() {
   fillSelect('report-category', categories().map((c) => [c.code, categoryName(c.code)]));
   fillSelect('report-time', timesOfDay().map((d) => [d.code, timeOfDayName(d.code)]));
   const limit = limits();
@@ -180,6 +180,7 @@ export function setupReport({ onCheck }) {
   document.getElementById('report-check').addEventListener('click', () => {
     onCheck(document.getElementById('report-done').dataset.reference);
   });
+  onVocabulary(fillReportForm);
   onLangChange(() => {
     fillReportForm();
     if (point) showPoint();

@@ -9,6 +9,12 @@ const vocabulary = {
 };
 const byCode = { statuses: {}, categories: {}, times_of_day: {} };
 let loaded = false;
+const listeners = [];
+
+// `fn` runs once the vocabulary is in (at once when it already is).
+export function onVocabulary(fn) {
+  if (loaded) fn(); else listeners.push(fn);
+}
 
 const RETRY_MS = 3000;
 
@@ -24,6 +30,7 @@ export async function loadVocabulary(onFailure = () => {}) {
         byCode[key] = Object.fromEntries((answer[key] || []).map((entry) => [entry.code, entry]));
       }
       loaded = true;
+      listeners.splice(0).forEach((fn) => fn());
       return vocabulary;
     } catch (error) {
       onFailure(error);
