@@ -29,10 +29,9 @@ import psycopg
 import requests
 import yaml
 
-from kmzb.app import export_database_environment
 from kmzb.db import connection
 from kmzb.providers.postgis import PostGISProvider
-from kmzb.settings import PROJECT_ROOT, VAR_DIR, load_settings
+from kmzb.settings import PROJECT_ROOT, VAR_DIR, load_settings, pygeoapi_environment
 
 BBOX = "20.85,52.10,21.27,52.37"  # Warsaw
 CQL = "category = 'speeding' AND event_date BETWEEN DATE('2025-01-01') AND DATE('2025-06-30')"
@@ -79,7 +78,7 @@ def ensure_tipg() -> Path:
 
 
 def start_servers(url: str, workdir: Path) -> list[subprocess.Popen]:
-    export_database_environment(url)
+    os.environ.update(pygeoapi_environment(url))
     venv_bin = Path(sys.executable).parent
     env = dict(os.environ)
     procs = []
@@ -219,15 +218,15 @@ def provider_sql(url: str, item_id: str) -> dict[str, str]:
     """The statements this service's provider sends, values inlined for pgbench."""
     from pygeofilter.parsers.cql2_text import parse
 
-    export_database_environment(url)
+    db = pygeoapi_environment(url)
     config = yaml.safe_load((PROJECT_ROOT / "pygeoapi-config.yml").read_text())
     provider_def = dict(config["resources"]["threats"]["providers"][0])
     provider_def["data"] = {
-        "host": os.environ["KMZB_DB_HOST"],
-        "port": os.environ["KMZB_DB_PORT"],
-        "dbname": os.environ["KMZB_DB_NAME"],
-        "user": os.environ["KMZB_DB_USER"],
-        "password": os.environ["KMZB_DB_PASSWORD"],
+        "host": db["PYGEOAPI_KMZB_DB_HOST"],
+        "port": db["PYGEOAPI_KMZB_DB_PORT"],
+        "dbname": db["PYGEOAPI_KMZB_DB_NAME"],
+        "user": db["PYGEOAPI_KMZB_DB_USER"],
+        "password": db["PYGEOAPI_KMZB_DB_PASSWORD"],
         "search_path": ["kmzb"],
     }
     provider = PostGISProvider(provider_def)

@@ -11,15 +11,12 @@ tiles with f=mvt, f=pbf or no f.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
 import requests
-
-from kmzb.settings import CONFIG_FILE
 
 EPSG_2180 = "http://www.opengis.net/def/crs/EPSG/0/2180"
 COLLECTIONS = {  # collection: (a property, an item that exists)
@@ -203,52 +200,6 @@ def test_bad_tile_is_a_4xx(api: str, collection: str, tms, z, row, col, params) 
 
 
 # --- what works ------------------------------------------------------------------------------
-
-
-def test_config_one_database_block_for_every_provider() -> None:
-    """pygeoapi's loader takes the YAML anchors and ${VAR} substitution together."""
-    from pygeoapi.util import yaml_load
-
-    env = {
-        "KMZB_DB_HOST": "db.example",
-        "KMZB_DB_PORT": "6543",
-        "KMZB_DB_NAME": "name",
-        "KMZB_DB_USER": "user",
-        "KMZB_DB_PASSWORD": "p@ss:w}rd",
-    }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        with CONFIG_FILE.open(encoding="utf-8") as handle:
-            config = yaml_load(handle)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    text = CONFIG_FILE.read_text(encoding="utf-8")
-    assert text.count("${KMZB_DB_PASSWORD}") == 1  # written once, shared by aliases
-    providers = [
-        provider
-        for resource in config["resources"].values()
-        for provider in resource.get("providers", [])
-    ]
-    features = [p for p in providers if p["type"] == "feature"]
-    assert {r for r, v in config["resources"].items() if v["type"] == "collection"} == set(
-        COLLECTIONS
-    )
-    assert len(features) == len(COLLECTIONS)
-    assert all(p["name"] == "kmzb.providers.postgis.PostGISProvider" for p in features)
-    for provider in providers:
-        assert provider["data"] == {
-            "host": "db.example",
-            "port": 6543,
-            "dbname": "name",
-            "user": "user",
-            "password": "p@ss:w}rd",
-            "search_path": ["kmzb", "public"],
-        }
 
 
 @pytest.mark.parametrize("collection", COLLECTIONS)
