@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from conftest import running_app
 from kmzb.domain import vocabulary
 from kmzb.settings import PROJECT_ROOT
+from test_wms import count_near, decode_png
 
 # ---- the palette under colour-vision deficiency -----------------------------------
 # Machado, Oliveira & Fernandes 2009, "A Physiologically-based Model for Simulation of
@@ -449,8 +450,55 @@ def build_project(server, db_url: str, output: Path) -> None:
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
 
 
+RENDER_SIZE = 128
+
+
+def render(server, db_url: str, project: Path, centre: tuple[float, float]) -> list[bytearray]:
+    """GetMap of the public threat layer, 400 m around `centre` (EPSG:2180), from
+    qgis_mapserver serving `project` on this test's database; the PNG's RGBA rows."""
+    from conftest import free_port
+    from kmzb import qgis_server
+    from kmzb.db import connection
+
+    folder = project.parent
+    service = qgis_server.write_service_file(
+        server, folder / "pg_service.conf", connection.database_name(db_url)
+    )
+    port = free_port()
+    process = qgis_server.start(
+        service, port, runtime_dir=folder / "server", log=folder / "server.log", project=project
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        qgis_server.wait_until_ready(process, base, 60)
+        e, n = centre
+        answer = requests.get(
+            base,
+            params={
+                "SERVICE": "WMS",
+                "VERSION": "1.3.0",
+                "REQUEST": "GetMap",
+                "LAYERS": "zagrozenia_punkty",
+                "STYLES": "",
+                "CRS": "EPSG:2180",
+                # EPSG:2180 in WMS 1.3.0: northing first
+                "BBOX": f"{n - 200},{e - 200},{n + 200},{e + 200}",
+                "WIDTH": RENDER_SIZE,
+                "HEIGHT": RENDER_SIZE,
+                "FORMAT": "image/png",
+                "TRANSPARENT": "TRUE",
+            },
+            timeout=60,
+        )
+    finally:
+        qgis_server.stop(process)
+    assert answer.headers["Content-Type"] == "image/png", answer.text[:300]
+    return decode_png(answer.content)[2]
+
+
 # ---- done when: one migration changes every reader ----------------------------------
 
+OWN_SPOT = {"lon": 19.9507, "lat": 50.0528}  # Kraków, Kazimierz: no other test reports here
 CHANGE = {
     "colour": "#009E73",
     "outline": "#004D38",
@@ -466,8 +514,8 @@ def test_one_migration_changes_every_reader(
     """A migration-like UPDATE of one status's colour and names reaches GET /vocabulary,
     the process description, the status lookup, the police view and the WMS project
     built from the database, with no other edit."""
-    # a report in 'verification', made and moved through the API
-    created = submit(api)
+    # a report in 'verification', made and moved through the API, on a spot of its own
+    created = submit(api, **OWN_SPOT)
     officer = officer_token(settings)
     moved = requests.post(
         f"{api}/processes/review-threat/execution",
@@ -527,6 +575,17 @@ def test_one_migration_changes_every_reader(
                 "colour": CHANGE["colour"],
                 "outline": CHANGE["outline"],
             }
+            # ...and a real QGIS Server serving that project draws the report in it
+            easting, northing = conn.execute(
+                "SELECT ST_X(geom), ST_Y(geom) FROM kmzb.reports WHERE public_ref = %s",
+                (created["reference"],),
+            ).fetchone()
+            rows = render(server, db_url, built, (easting, northing))
+            green = tuple(int(CHANGE["colour"][i : i + 2], 16) for i in (1, 3, 5))
+            old = tuple(int(before[0][i : i + 2], 16) for i in (1, 3, 5))
+            centre = (RENDER_SIZE // 2, RENDER_SIZE // 2)
+            assert count_near(rows, centre, green) >= 12
+            assert count_near(rows, centre, old) == 0
         finally:
             conn.execute(
                 """UPDATE kmzb.statuses SET colour = %s, outline = %s, text_colour = %s,
