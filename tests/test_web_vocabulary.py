@@ -29,7 +29,15 @@ from kmzb.db import connection, migrations
 from kmzb.loaders.police_units import load_police_units
 from kmzb.loaders.units import UnitInputs, load_units
 from kmzb.settings import PROJECT_ROOT, Settings
-from test_web import CHROMIUM, CHROMIUM_ARGS, build_web_client, new_page, open_tab, wait_for_map
+from test_web import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SHOTS,
+    build_web_client,
+    new_page,
+    open_tab,
+    wait_for_map,
+)
 
 WEB = PROJECT_ROOT / "web"
 RYNEK = (19.9373, 50.0617)  # Kraków's main square: KMP-1261
@@ -147,6 +155,8 @@ def test_legend_style_and_forms_come_from_the_vocabulary(browser: Browser, api: 
         s for s in vocabulary["statuses"] if s["code"] == sample.get_attribute("data-status")
     )
     assert sample.locator("feFlood").get_attribute("flood-color") == status["text_colour"]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#legend").screenshot(path=str(SHOTS / "legend-vocabulary.png"))
 
     # the filter: the categories the public map shows, by the vocabulary's names
     shown = [c for c in vocabulary["categories"] if c["public_rule"] != "never"]
