@@ -593,3 +593,27 @@ def test_one_migration_changes_every_reader(
                 before,
             )
             conn.commit()
+
+
+# ---- the demo loader -----------------------------------------------------------------
+
+
+def test_demo_draws_follow_the_database(conn: psycopg.Connection) -> None:
+    """The demo loader's categories are the database's and each status is reached by
+    transitions the database allows, from its initial status."""
+    from kmzb.loaders.demo import choice_rows
+
+    data = tables(conn)
+    rows = choice_rows(vocabulary.read(conn))
+    drawn_categories = [code for kind, code, *_ in rows if kind == "category"]
+    assert drawn_categories == [c["code"] for c in data["categories"]]
+    paths = {code: path for kind, code, _f, _t, path in rows if kind == "status"}
+    assert set(paths) == {s["code"] for s in data["statuses"]}
+    initial = next(s["code"] for s in data["statuses"] if s["is_initial"])
+    for code, path in paths.items():
+        assert path[0] == initial and path[-1] == code
+        assert all(step in data["transitions"] for step in itertools.pairwise(path)), path
+    for kind in ("category", "status"):
+        cumulative = [(f, t) for k, _c, f, t, _p in rows if k == kind]
+        assert cumulative[0][0] == 0.0 and cumulative[-1][1] == 1.0
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(cumulative))
