@@ -2,7 +2,7 @@
 // or a gmina/powiat; threats by category over 30/90/365 days and a chart of crime
 // rates over the years against the national average.
 import { execute, errorText } from './api.js';
-import { t, pick, currentLang, onLangChange } from './i18n.js';
+import { t, currentLang, onLangChange } from './i18n.js';
 import { escapeHtml, showMarker, fitBox, centerLonLat } from './map.js';
 import { categoryName } from './vocabulary.js';
 

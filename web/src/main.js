@@ -26,7 +26,7 @@ function pickModeFor(name) {
   else setPickHandler(null);
 }
 
-export function showTab(name, focus = false) {
+function showTab(name, focus = false) {
   active = name;
   for (const tab of TABS) {
     const button = document.getElementById(`tab-${tab}`);

@@ -18,7 +18,7 @@ import { circular } from 'ol/geom/Polygon.js';
 import { bbox as bboxStrategy } from 'ol/loadingstrategy.js';
 import { createXYZ } from 'ol/tilegrid.js';
 import { fromLonLat, toLonLat, transformExtent } from 'ol/proj.js';
-import { Style, Fill, Stroke, Circle as CircleStyle, Text, Icon } from 'ol/style.js';
+import { Style, Fill, Stroke, Circle as CircleStyle, Icon } from 'ol/style.js';
 import { defaults as defaultControls, ScaleLine } from 'ol/control.js';
 import { t, formatDate, onLangChange, wmsTitle } from './i18n.js';
 import {
@@ -29,11 +29,11 @@ import {
 // tiles of 512 px: a tile of zoom z is drawn at view zoom z + 1, so single reports
 // (tile zoom 14 and up) show from view zoom 15
 const TILE_SIZE = 512;
-export const DETAIL_ZOOM = 15;
+const DETAIL_ZOOM = 15;
 const POLAND = { center: [19.4, 52.0], zoom: 6 };
 // Street scale: reports drawn with their category's pictogram (the SVG the WMS project
 // draws, web/src/pictograms/<pictogram>.svg), the choropleth gone.
-export const PICTOGRAM_ZOOM = 17;
+const PICTOGRAM_ZOOM = 17;
 // The choropleth's opacity: CHOROPLETH_OPACITY up to FADE_FROM, then down to nothing
 // at PICTOGRAM_ZOOM, so the basemap shows through where streets matter.
 const CHOROPLETH_OPACITY = 0.6;
@@ -71,7 +71,7 @@ export function statusStyleColours(status) {
 }
 // Grid cells (64 per tile side): dots sized and shaded by the number of reports,
 // a density picture that stays readable at 5 million reports; a click tells the count.
-export const CELL_CLASSES = [
+const CELL_CLASSES = [
   { min: 1000, color: '#4a0612', radius: 6 },
   { min: 100, color: '#7a1026', radius: 5 },
   { min: 10, color: '#b0243c', radius: 4 },
@@ -216,7 +216,7 @@ function escapeHtml(text) {
 }
 export { escapeHtml };
 
-export function closePopup() { popup.hidden = true; popup.innerHTML = ''; }
+function closePopup() { popup.hidden = true; popup.innerHTML = ''; }
 
 async function openPopup(id, status, category) {
   popup.hidden = false;
@@ -459,7 +459,7 @@ export async function loadWms() {
 const wmsLayers = [];
 const wmsTitles = {};
 // semi-transparent, fading out towards street scale (hidden there: the basemap shows)
-export function choroplethOpacity(zoom) {
+function choroplethOpacity(zoom) {
   if (zoom <= FADE_FROM) return CHOROPLETH_OPACITY;
   if (zoom >= PICTOGRAM_ZOOM) return 0;
   return Number((CHOROPLETH_OPACITY * (PICTOGRAM_ZOOM - zoom) / (PICTOGRAM_ZOOM - FADE_FROM)).toFixed(3));

@@ -44,8 +44,8 @@ export function vocabularyLoaded() { return loaded; }
 const sorted = (list) => [...list].sort((a, b) => (a.sort_order ?? 0) - (b.sort_order ?? 0));
 
 // --- statuses ------------------------------------------------------------------------
-export function statuses() { return sorted(vocabulary.statuses); }
-export function status(code) { return byCode.statuses[code] || null; }
+function statuses() { return sorted(vocabulary.statuses); }
+function status(code) { return byCode.statuses[code] || null; }
 // The status's name in the current language; its code when the vocabulary lacks it.
 export function statusName(code) { return status(code) ? pick(status(code).name) : String(code ?? ''); }
 // {fill, outline, text}: what the map, the legend and the pictograms draw.
@@ -62,7 +62,7 @@ export function publicStatuses() { return statuses().filter((s) => s.is_public);
 
 // --- categories ----------------------------------------------------------------------
 export function categories() { return sorted(vocabulary.categories); }
-export function category(code) { return byCode.categories[code] || null; }
+function category(code) { return byCode.categories[code] || null; }
 export function categoryName(code, fallback) {
   const c = category(code);
   return c ? pick(c.name) : (pick(fallback) || String(code ?? ''));
