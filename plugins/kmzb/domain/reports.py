@@ -153,7 +153,7 @@ def submit(
         )
         if answered is not None:
             conn.commit()
-            return answered
+            return dict(answered)
     sub, errors = parse_submission(inputs, vocabulary.load(conn))
     errors += _check_against_database(conn, sub)
     if errors:
@@ -180,7 +180,7 @@ def submit(
             try:
                 with conn.transaction():
                     row = conn.execute(sql, {**params, "ref": new_reference()})
-                    report_id, ref, status, unit, gmina, created = row.fetchone()
+                    report_id, ref, status, unit, gmina, created = _one(row.fetchone())
                 break
             except pg_errors.UniqueViolation:
                 continue  # a reference drawn twice: draw again
@@ -220,6 +220,7 @@ def submit(
            WHERE s.code = %s AND u.code = %s""",
         (status, unit),
     ).fetchone()
+    names = _one(names)
     answer = {
         "reference": ref,
         "status": status,
@@ -238,7 +239,15 @@ def submit(
     return answer
 
 
-def _history(conn: psycopg.Connection, report_id: int, internal: bool) -> list[dict]:
+def _one(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """The row a statement that always answers one (RETURNING, a lookup by a key the
+    schema guarantees) gave."""
+    if row is None:
+        raise RuntimeError("the database answered no row where one is guaranteed")
+    return row
+
+
+def _history(conn: psycopg.Connection, report_id: int, internal: bool) -> list[dict[str, Any]]:
     """Status changes, oldest first. The public sees a note only when it was marked
     public; the police (`internal`) see every note, who wrote it and whether it is public."""
     rows = conn.execute(
@@ -541,6 +550,7 @@ def review(conn: psycopg.Connection, caller: Caller, inputs: Any) -> dict[str, A
     names = conn.execute(
         "SELECT name_pl, name_en FROM kmzb.statuses WHERE code = %s", (target,)
     ).fetchone()
+    names = _one(names)
     conn.rollback()
     return {
         "reference": row["public_ref"],

@@ -121,7 +121,7 @@ def _crs(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _location(inputs: dict, sub: Submission, errors: list[FieldError]) -> None:
+def _location(inputs: dict[str, Any], sub: Submission, errors: list[FieldError]) -> None:
     if "x" in inputs or "y" in inputs:
         x, y = _number(inputs.get("x")), _number(inputs.get("y"))
         crs = _crs(inputs.get("crs"))
