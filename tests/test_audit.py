@@ -149,7 +149,7 @@ def test_only_the_admin_reads_the_log(api: str, token_for) -> None:
     ):
         answer = access_log(api, token)
         assert answer.status_code == 403
-        assert "administrator" in answer.json()["description"]
+        assert "administrator" in answer.json()["message"]["pl"]
 
 
 def test_filters_by_reference_time_and_limit(api: str, token_for, admin: str) -> None:

@@ -173,10 +173,11 @@ def upstream_url() -> str:
     return load_settings().basemap_wms_url
 
 
-def _bad_gateway(detail: str) -> Response:
+def _bad_gateway(detail: str, detail_pl: str | None = None) -> Response:
+    """`detail` in English, `detail_pl` its Polish (the same when it is a code or a name)."""
     return error_response(
         DomainError(
-            pl=f"Serwer mapy podkładowej jest niedostępny ({detail}).",
+            pl=f"Serwer mapy podkładowej jest niedostępny ({detail_pl or detail}).",
             en=f"The basemap server is unreachable ({detail}).",
             status=502,
             code="BadGateway",
@@ -217,7 +218,7 @@ def basemap_wms() -> Response:
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
         return _bad_gateway(str(getattr(error, "reason", None) or error.__class__.__name__))
     if len(body) > MAX_BYTES:
-        return _bad_gateway("answer too large / odpowiedź za duża")
+        return _bad_gateway("answer too large", "odpowiedź za duża")
     response = Response(body, status=status)
     for name in PASSED_HEADERS:
         if name in upstream_headers:

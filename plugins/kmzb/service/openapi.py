@@ -240,16 +240,30 @@ def remote_references(node: Any) -> list[str]:
 
 ERROR_SCHEMA = {
     "type": "object",
-    "description": "An OGC exception with the message in Polish and English "
-    "(pl, en), and per-field errors where the input was at fault.",
+    "description": "An OGC exception (code; description: the English message) with the "
+    "message in Polish and English, and per-field errors where the input was at fault.",
     "required": ["code", "description"],
     "properties": {
         "type": {"type": "string"},
         "code": {"type": "string"},
         "description": {"type": "string"},
-        "pl": {"type": "string"},
-        "en": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object"}},
+        "message": {
+            "type": "object",
+            "required": ["pl", "en"],
+            "properties": {"pl": {"type": "string"}, "en": {"type": "string"}},
+        },
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "pl", "en"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "pl": {"type": "string"},
+                    "en": {"type": "string"},
+                },
+            },
+        },
     },
 }
 REFERENCE_SCHEMA = {"type": "string", "pattern": "^[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}$"}

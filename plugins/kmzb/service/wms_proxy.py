@@ -112,10 +112,11 @@ def public_wms_url() -> str:
     return f"{load_settings().public_url}/wms"
 
 
-def _unreachable(detail: str) -> Response:
+def _unreachable(detail: str, detail_pl: str | None = None) -> Response:
+    """`detail` in English, `detail_pl` its Polish (the same when it is a code or a name)."""
     return error_response(
         DomainError(
-            pl=f"Serwer map WMS jest niedostępny ({detail}).",
+            pl=f"Serwer map WMS jest niedostępny ({detail_pl or detail}).",
             en=f"The WMS map server is unreachable ({detail}).",
             status=502,
             code="BadGateway",
@@ -175,7 +176,7 @@ def wms_proxy() -> Response:
         reason = getattr(error, "reason", None) or error.__class__.__name__
         return _unreachable(str(reason))
     if len(body) > MAX_BYTES:
-        return _unreachable("answer too large / odpowiedź za duża")
+        return _unreachable("answer too large", "odpowiedź za duża")
     if status == 501:
         return _not_supported(body)
     if status >= 500:  # QGIS Server failed: a gateway's fault, not ours nor the client's
