@@ -617,3 +617,28 @@ def test_demo_draws_follow_the_database(conn: psycopg.Connection) -> None:
         cumulative = [(f, t) for k, _c, f, t, _p in rows if k == kind]
         assert cumulative[0][0] == 0.0 and cumulative[-1][1] == 1.0
         assert all(a[1] == b[0] for a, b in itertools.pairwise(cumulative))
+
+
+def test_a_refused_transition_names_the_allowed_ones(
+    api: str, settings, conn: psycopg.Connection
+) -> None:
+    reference = submit(api)["reference"]
+    refused = requests.post(
+        f"{api}/processes/review-threat/execution",
+        json={"inputs": {"reference": reference, "status": "eliminated", "version": 1}},
+        headers={"Authorization": f"Bearer {officer_token(settings)}"},
+        timeout=60,
+    )
+    assert refused.status_code == 400, refused.text[:300]
+    error = next(e for e in refused.json()["errors"] if e["field"] == "status")
+    names = dict(conn.execute("SELECT code, name_en FROM kmzb.statuses").fetchall())
+    assert names["new"] in error["en"] and names["eliminated"] in error["en"]
+    for to in conn.execute(
+        "SELECT to_status FROM kmzb.status_transitions WHERE from_status = 'new'"
+    ):
+        assert names[to[0]] in error["en"].split("allowed:")[1]
+    assert "dozwolona zmiana" in error["pl"]
+    # nothing changed
+    assert conn.execute(
+        "SELECT status, version FROM kmzb.reports WHERE public_ref = %s", (reference,)
+    ).fetchone() == ("new", 1)

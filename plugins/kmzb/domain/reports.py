@@ -239,6 +239,26 @@ def submit(
     return answer
 
 
+def _transition_refused(vocab: vocabulary.Vocabulary, current: str, target: str) -> FieldError:
+    """The refusal of a change kmzb.status_transitions does not allow, naming the
+    statuses and the changes that are allowed (from the vocabulary)."""
+
+    def named(code: str, lang: str) -> str:
+        status = vocab.status(code)
+        return f"{getattr(status.name, lang)} ({code})" if status else code
+
+    allowed = [s["code"] for s in vocab.allowed_transitions(current)]
+    allowed_pl = ", ".join(named(c, "pl") for c in allowed) or "żadna (status końcowy)"
+    allowed_en = ", ".join(named(c, "en") for c in allowed) or "none (a final status)"
+    return FieldError(
+        "status",
+        f"Nie można zmienić statusu z {named(current, 'pl')} na {named(target, 'pl')}; "
+        f"dozwolona zmiana: {allowed_pl}.",
+        f"The status cannot change from {named(current, 'en')} to {named(target, 'en')}; "
+        f"allowed: {allowed_en}.",
+    )
+
+
 def _one(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
     """The row a statement that always answers one (RETURNING, a lookup by a key the
     schema guarantees) gave."""
@@ -505,15 +525,7 @@ def review(conn: psycopg.Connection, caller: Caller, inputs: Any) -> dict[str, A
     ).fetchone()
     if not allowed:
         conn.rollback()
-        raise invalid(
-            [
-                FieldError(
-                    "status",
-                    f"Nie można zmienić statusu z {row['status']} na {target}.",
-                    f"The status cannot change from {row['status']} to {target}.",
-                )
-            ]
-        )
+        raise invalid([_transition_refused(vocabulary.load(conn), row["status"], str(target))])
     receiver = None
     if forwarded_to is not None:
         receiver = institutions.require_forwardable(
