@@ -409,7 +409,7 @@ def test_readme_zoom_of_single_reports_holds(app: str) -> None:
     assert _readme_number(r"From tile zoom (\d+) on") == detail_zoom
 
     map_js = (PROJECT_ROOT / "web" / "src" / "map.js").read_text(encoding="utf-8")
-    web_zoom = int(re.search(r"export const DETAIL_ZOOM = (\d+);", map_js).group(1))
+    web_zoom = int(re.search(r"(?:export )?const DETAIL_ZOOM = (\d+);", map_js).group(1))
     tile_size = int(re.search(r"const TILE_SIZE = (\d+);", map_js).group(1))
     assert web_zoom == detail_zoom + (tile_size // 256).bit_length() - 1
     assert _readme_number(r"grid of counts below zoom (\d+)") == web_zoom
