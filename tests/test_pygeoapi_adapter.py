@@ -281,8 +281,11 @@ def test_every_error_answer_has_both_messages(
     assert polish.lower() in body["message"]["pl"].lower(), body
 
 
-def test_a_write_refused_at_a_read_address_has_both_messages(api: str) -> None:
+def test_a_method_a_route_does_not_take_has_both_messages(api: str) -> None:
     assert_error_body(requests.delete(f"{api}/collections/threats", timeout=30), 405)
+    answer = requests.get(f"{api}/processes/submit-threat/execution", timeout=30)
+    assert_error_body(answer, 405, "MethodNotAllowed")
+    assert "POST" in answer.headers["Allow"]
 
 
 def test_an_html_error_page_is_still_a_page(api: str) -> None:

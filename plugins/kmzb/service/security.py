@@ -159,6 +159,22 @@ def install(app: Flask, settings: Settings) -> None:
             )
         )
 
+    @app.errorhandler(HTTPStatus.METHOD_NOT_ALLOWED)
+    def method_not_allowed(error) -> Response:
+        # a route that takes other methods (GET on an execution): JSON, not Werkzeug's page
+        answer = error_response(
+            DomainError(
+                pl="Ta metoda nie jest obsługiwana pod tym adresem.",
+                en="This method is not allowed at this address.",
+                status=HTTPStatus.METHOD_NOT_ALLOWED,
+                code="MethodNotAllowed",
+            )
+        )
+        allowed = getattr(error, "valid_methods", None)
+        if allowed:
+            answer.headers["Allow"] = ", ".join(sorted(allowed))
+        return answer
+
     @app.errorhandler(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     def too_large(_error) -> Response:
         return error_response(
