@@ -253,7 +253,7 @@ def test_sld_and_sld_body_are_refused_before_any_upstream(front: dict) -> None:
             assert answer.status_code == 400, (path, query, answer.text)
             body = answer.json()
             assert body["code"] == "InvalidParameterValue"
-            assert "SLD" in body["description"] and "nie są przyjmowane" in body["description"]
+            assert "SLD" in body["description"] and "nie są przyjmowane" in body["message"]["pl"]
     refused = [line for line in log_lines(front, "access.log") if "SLD" in line.upper()]
     assert len(refused) == 3 * len(queries)
     assert all(" 400 " in line and "upstream=- " in line for line in refused), refused
