@@ -527,6 +527,11 @@ def test_one_migration_changes_every_reader(
     )
     assert moved.status_code == 200, moved.text[:300]
 
+    # an app that ran before the migration left its OpenAPI document behind
+    document = tmp_path / "openapi.yml"
+    with running_app(db_url, server, document) as earlier:
+        assert requests.get(f"{earlier}/openapi?f=json", timeout=60).status_code == 200
+
     with psycopg.connect(db_url) as conn:
         before = conn.execute(
             """SELECT colour, outline, text_colour, name_pl, name_en
@@ -542,7 +547,10 @@ def test_one_migration_changes_every_reader(
         conn.commit()
         try:
             # a migration is followed by a restart: a new app reads the new vocabulary
-            with running_app(db_url, server, tmp_path / "openapi.yml") as fresh:
+            with running_app(db_url, server, document) as fresh:
+                # the document is rebuilt for the new vocabulary, not served stale
+                openapi = requests.get(f"{fresh}/openapi?f=json", timeout=60).text
+                assert CHANGE["name_en"] in openapi
                 served = requests.get(f"{fresh}/vocabulary", timeout=30).json()
                 status = next(s for s in served["statuses"] if s["code"] == "verification")
                 assert status["name"] == {"pl": CHANGE["name_pl"], "en": CHANGE["name_en"]}

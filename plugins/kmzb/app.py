@@ -64,7 +64,6 @@ def prepare_environment() -> None:
     if problem:
         logging.getLogger(__name__).warning("%s", problem)
     os.environ.update(pygeoapi_environment(url))
-    os.environ.setdefault("KMZB_HOME", str(CONFIG_FILE.parent))  # ${KMZB_HOME} in the config
     os.environ.setdefault("PYGEOAPI_CONFIG", str(CONFIG_FILE))
     os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))
     openapi = Path(os.environ["PYGEOAPI_OPENAPI"])
@@ -76,8 +75,23 @@ def prepare_environment() -> None:
         Path(openapi_document.__file__),
         Path(query_checks.__file__),
     )
-    if not openapi.exists() or openapi.stat().st_mtime < max(p.stat().st_mtime for p in sources):
+    # the document also holds the vocabulary (process enums, status codes): a migration
+    # that changes it must rebuild the document as an edit of these files does
+    stamp = openapi.with_suffix(".vocabulary")
+    tag = current_vocabulary_tag(url)
+    stale = not openapi.exists() or not stamp.exists() or stamp.read_text() != tag
+    if stale or openapi.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         write_openapi(config, openapi)
+        stamp.write_text(tag)
+
+
+def current_vocabulary_tag(url: str) -> str:
+    import psycopg
+
+    from kmzb.domain import vocabulary
+
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        return vocabulary.read(conn).etag
 
 
 # gunicorn stops, instead of booting workers again and again, when a worker exits with

@@ -630,18 +630,21 @@ def describe(document: dict, processes: dict[str, dict], our: dict) -> dict:
 
 def complete(document: dict) -> dict:
     """What app.write_openapi serves: pygeoapi's document, described, bundled."""
-    from kmzb.domain import audit, places
+    from kmzb.db.pool import get_pool
+    from kmzb.domain import audit, places, vocabulary
     from kmzb.processes import area_safety, review_threat, submit_threat
 
     processes = {
         m["id"]: m
         for m in (
-            submit_threat.PROCESS_METADATA,
-            review_threat.PROCESS_METADATA,
+            submit_threat.current_metadata(),
+            review_threat.current_metadata(),
             area_safety.PROCESS_METADATA,
         )
     }
-    status_codes = review_threat.PROCESS_METADATA["inputs"]["status"]["schema"]["enum"] + ["new"]
+    # every status the database knows, so that one a migration adds is documented too
+    with get_pool().connection() as conn:
+        status_codes = vocabulary.load(conn).status_codes
     our = our_paths(sorted(status_codes), places.MAX_LIMIT, audit.MAX_LIMIT)
     return truthful(bundle(describe(document, processes, our)))
 
