@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from kmzb.domain.caller import INSTITUTION_CODE, Caller
 from kmzb.domain.errors import FieldError, forbidden, invalid
-from kmzb.domain.units import reachable_units
+from kmzb.domain.police_reach import reachable_units
 
 
 def is_code(value: Any) -> bool:

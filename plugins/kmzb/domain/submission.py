@@ -1,7 +1,7 @@
 """Reading a threat submission: every field checked, every problem named in PL and EN.
 
 Checks that need the database (the category exists, the point is in Poland)
-are in kmzb.domain.reports; this module is pure Python. The limits it checks
+are in kmzb.domain.intake, which stores the report; this module is pure Python. The limits it checks
 against (the description's length, the attachments, the times of day) come
 from the vocabulary (kmzb.domain.vocabulary, read from the database) the
 caller passes in.

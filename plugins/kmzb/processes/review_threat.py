@@ -14,7 +14,7 @@ from typing import Any
 from pygeoapi.process.base import BaseProcessor
 
 from kmzb.db.pool import get_pool
-from kmzb.domain import reports, vocabulary
+from kmzb.domain import review, vocabulary
 from kmzb.domain.caller import current_caller
 from kmzb.domain.vocabulary import Vocabulary
 
@@ -143,5 +143,5 @@ class ReviewThreatProcessor(BaseProcessor):
 
     def execute(self, data: dict, outputs=None):
         with get_pool().connection() as conn:
-            answer = reports.review(conn, current_caller.get(), data)
+            answer = review.change_status(conn, current_caller.get(), data)
         return "application/json", answer

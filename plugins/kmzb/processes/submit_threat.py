@@ -15,7 +15,7 @@ from flask import has_request_context, request
 from pygeoapi.process.base import BaseProcessor
 
 from kmzb.db.pool import get_pool
-from kmzb.domain import idempotency, reports, vocabulary
+from kmzb.domain import idempotency, intake, vocabulary
 from kmzb.domain.caller import current_caller
 from kmzb.domain.notices import EMERGENCY_NOTICE
 from kmzb.domain.submission import SOURCES
@@ -193,5 +193,5 @@ class SubmitThreatProcessor(BaseProcessor):
             request.headers.get(idempotency.HEADER) if has_request_context() else None
         )
         with get_pool().connection() as conn:
-            answer = reports.submit(conn, load_settings(), current_caller.get(), data, key)
+            answer = intake.submit(conn, load_settings(), current_caller.get(), data, key)
         return "application/json", answer

@@ -14,9 +14,18 @@ from urllib.parse import quote
 from flask import Blueprint, Response, request
 
 from kmzb.db.pool import get_pool
-from kmzb.domain import audit, institutions, reports, vocabulary
+from kmzb.domain import (
+    attachments,
+    audit,
+    institutions,
+    lookup,
+    partners,
+    police_view,
+    queue,
+    vocabulary,
+)
 from kmzb.domain.caller import current_caller
-from kmzb.domain.units import reachable_units
+from kmzb.domain.police_reach import reachable_units
 from kmzb.service.responses import json_response
 
 routes = Blueprint("kmzb", __name__)
@@ -63,7 +72,7 @@ def vocabulary_document() -> Response:
 def report_status(reference: str) -> Response:
     """Public: the status and public history of a report, by its reference."""
     with get_pool().connection() as conn:
-        return json_response(reports.lookup(conn, reference))
+        return json_response(lookup.by_reference(conn, reference))
 
 
 @routes.get("/police/queue")
@@ -72,7 +81,7 @@ def police_queue() -> Response:
     Each answered read is recorded in the access log before the answer leaves."""
     caller = current_caller.get()
     with get_pool().connection() as conn:
-        answer = reports.queue(conn, caller, request.args.to_dict())
+        answer = queue.read(conn, caller, request.args.to_dict())
         audit.record(conn, caller, "queue")
         conn.commit()
     return json_response(answer)
@@ -84,7 +93,7 @@ def police_report(reference: str) -> Response:
     with get_pool().connection() as conn:
         # who may ask comes first (401/403): a refusal says nothing of whether it exists
         reachable_units(conn, caller)
-        return json_response(reports.police_view(conn, caller, reference))
+        return json_response(police_view.read(conn, caller, reference))
 
 
 @routes.get("/police/reports/<reference>/attachments/<int:attachment_id>")
@@ -92,7 +101,7 @@ def police_attachment(reference: str, attachment_id: int) -> Response:
     caller = current_caller.get()
     with get_pool().connection() as conn:
         reachable_units(conn, caller)
-        name, media_type, content = reports.attachment(conn, caller, reference, attachment_id)
+        name, media_type, content = attachments.download(conn, caller, reference, attachment_id)
     response = Response(content, mimetype=media_type)
     response.headers["Content-Disposition"] = content_disposition(name)
     response.headers["Cache-Control"] = "private, no-store"
@@ -105,7 +114,7 @@ def police_attachment(reference: str, attachment_id: int) -> Response:
 @routes.get("/partner/forwarded")
 def partner_forwarded() -> Response:
     with get_pool().connection() as conn:
-        return json_response(reports.forwarded_to_partner(conn, current_caller.get()))
+        return json_response(partners.forwarded_reports(conn, current_caller.get()))
 
 
 @routes.get("/institutions")

@@ -1,4 +1,5 @@
-"""Police units as the domain sees them: who reaches which unit's reports."""
+"""Police units as the domain sees them: who reaches which unit's reports (the
+officer's own unit, a coordinator's units below, every unit for an admin)."""
 
 from __future__ import annotations
 
