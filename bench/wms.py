@@ -40,7 +40,7 @@ from pathlib import Path
 import psycopg
 import requests
 
-from kmzb import qgis_server
+from kmzb import qgis_launcher
 from kmzb.db import connection
 from kmzb.settings import PROJECT_ROOT, load_settings
 
@@ -307,18 +307,20 @@ def main() -> int:
     processes = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        service = qgis_server.write_service_file(settings, folder / "pg_service.conf", args.db_name)
+        service = qgis_launcher.write_service_file(
+            settings, folder / "pg_service.conf", args.db_name
+        )
         try:
             urls = []
             for index in range(max(CONCURRENCY)):
                 port = free_port()
-                process = qgis_server.start(
+                process = qgis_launcher.start(
                     service, port, runtime_dir=folder / f"run{index}", log=folder / "qgis.log"
                 )
                 processes.append(process)
                 urls.append(f"http://127.0.0.1:{port}/ows/")
             for process, base in zip(processes, urls, strict=True):
-                qgis_server.wait_until_ready(process, base.removesuffix("/ows/"), 120)
+                qgis_launcher.wait_until_ready(process, base.removesuffix("/ows/"), 120)
             mapserver, mapserver_url = start_mapserver(service, folder)
             results = measure("QGIS Server", urls, args.requests, args.seconds)
             results += measure("MapServer", [mapserver_url] * 4, args.requests, args.seconds)
@@ -326,7 +328,7 @@ def main() -> int:
             mapserver.wait()
         finally:
             for process in processes:
-                qgis_server.stop(process)
+                qgis_launcher.stop(process)
     command = " ".join(["bench/wms.py", *sys.argv[1:]])
     load = (load_before, os.getloadavg()[0])
     text = markdown(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from kmzb import qgis_server
+from kmzb import qgis_launcher
 from kmzb.settings import PROJECT_ROOT, load_settings
 
 DOCS = PROJECT_ROOT / "docs"
@@ -66,14 +66,16 @@ def main() -> None:
     settings = load_settings()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        service = qgis_server.write_service_file(settings, folder / "pg_service.conf", args.db_name)
+        service = qgis_launcher.write_service_file(
+            settings, folder / "pg_service.conf", args.db_name
+        )
         port = free_port()
-        process = qgis_server.start(
+        process = qgis_launcher.start(
             service, port, runtime_dir=folder / "runtime", log=folder / "server.log"
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            qgis_server.wait_until_ready(process, base)
+            qgis_launcher.wait_until_ready(process, base)
             for name, layers, (e0, n0, e1, n1), width, height in PICTURES:
                 params = {
                     "SERVICE": "WMS",
@@ -102,7 +104,7 @@ def main() -> None:
                 }
                 fetch(base, params, DOCS / name)
         finally:
-            qgis_server.stop(process)
+            qgis_launcher.stop(process)
 
 
 if __name__ == "__main__":

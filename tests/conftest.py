@@ -166,47 +166,47 @@ def api(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
 def wms(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
     """The real QGIS Server (qgis_mapserver) with the KMZB project and access plugin,
     on the test database through its own pg_service.conf; yields its base URL."""
-    from kmzb import qgis_server
+    from kmzb import qgis_launcher
 
     folder = tmp_path_factory.mktemp("qgis-server")
-    service_file = qgis_server.write_service_file(
+    service_file = qgis_launcher.write_service_file(
         server, folder / "pg_service.conf", connection.database_name(db_url)
     )
     port = free_port()
-    process = qgis_server.start(
+    process = qgis_launcher.start(
         service_file, port, runtime_dir=folder / "runtime", log=folder / "server.log"
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        qgis_server.wait_until_ready(process, base, 60)
+        qgis_launcher.wait_until_ready(process, base, 60)
     except Exception:
-        qgis_server.stop(process)
+        qgis_launcher.stop(process)
         raise
     yield base
-    qgis_server.stop(process)
+    qgis_launcher.stop(process)
 
 
 @pytest.fixture(scope="session")
 def basemap_wms(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str]:
     """QGIS Server drawing the offline basemap (kmzb_basemap.qgs) on the test database,
     places loaded; yields its /ows/ URL, for KMZB_BASEMAP_WMS_URL."""
-    from kmzb import qgis_server
+    from kmzb import qgis_launcher
     from kmzb.db import connection
     from kmzb.loaders.places import load_places
     from kmzb.service.basemap import BASEMAP_PROJECT_FILE
 
     load_places(db_url, lambda _m: None)
     folder = tmp_path_factory.mktemp("qgis-basemap")
-    service_file = qgis_server.write_service_file(
+    service_file = qgis_launcher.write_service_file(
         server, folder / "pg_service.conf", connection.database_name(db_url)
     )
     port = free_port()
-    process = qgis_server.start(
+    process = qgis_launcher.start(
         service_file, port, runtime_dir=folder / "runtime", log=folder / "server.log",
         project=BASEMAP_PROJECT_FILE,
     )  # fmt: skip
     try:
-        qgis_server.wait_until_ready(process, f"http://127.0.0.1:{port}", 60)
+        qgis_launcher.wait_until_ready(process, f"http://127.0.0.1:{port}", 60)
         yield f"http://127.0.0.1:{port}/ows/"
     finally:
-        qgis_server.stop(process)
+        qgis_launcher.stop(process)

@@ -17,7 +17,7 @@ import yaml
 from pyproj import Transformer
 
 from conftest import free_port, running_app
-from kmzb import qgis_server
+from kmzb import qgis_launcher
 from kmzb.db import connection
 from kmzb.loaders.places import load_places
 from kmzb.service.basemap import BASEMAP_PROJECT_FILE, parse_basemaps
@@ -49,11 +49,11 @@ def places_loaded(db_url: str) -> str:
 def basemap_server(places_loaded: str, server: Settings, tmp_path_factory) -> Iterator[str]:
     """QGIS Server with the basemap project, on the test database."""
     folder = tmp_path_factory.mktemp("qgis-basemap")
-    service_file = qgis_server.write_service_file(
+    service_file = qgis_launcher.write_service_file(
         server, folder / "pg_service.conf", connection.database_name(places_loaded)
     )
     port = free_port()
-    process = qgis_server.start(
+    process = qgis_launcher.start(
         service_file,
         port,
         runtime_dir=folder / "runtime",
@@ -62,10 +62,10 @@ def basemap_server(places_loaded: str, server: Settings, tmp_path_factory) -> It
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        qgis_server.wait_until_ready(process, base, 60)
+        qgis_launcher.wait_until_ready(process, base, 60)
         yield f"{base}/ows/"
     finally:
-        qgis_server.stop(process)
+        qgis_launcher.stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -302,7 +302,7 @@ def test_basemap_project_file_is_rebuilt_identically(
     places_loaded: str, server: Settings, tmp_path: Path
 ) -> None:
     """The committed project is what scripts/build_qgis_basemap.py makes from the database."""
-    service = qgis_server.write_service_file(
+    service = qgis_launcher.write_service_file(
         server, tmp_path / "pg_service.conf", connection.database_name(places_loaded)
     )
     env = {

@@ -87,13 +87,13 @@ class Probe:
 @pytest.fixture(scope="module")
 def qgis_fcgi(server: Settings, db_url: str, tmp_path_factory) -> Iterator[dict]:
     """QGIS Server as the docker image runs it: FastCGI, two processes, one socket."""
-    from kmzb import qgis_server
+    from kmzb import qgis_launcher
 
     folder = tmp_path_factory.mktemp("qgis-fcgi")
-    service_file = qgis_server.write_service_file(
+    service_file = qgis_launcher.write_service_file(
         server, folder / "pg_service.conf", connection.database_name(db_url)
     )
-    env = qgis_server.environment(service_file, folder / "runtime")
+    env = qgis_launcher.environment(service_file, folder / "runtime")
     port = free_port()
     log = (folder / "qgis.log").open("wb")
     process = subprocess.Popen(

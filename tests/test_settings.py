@@ -392,13 +392,13 @@ def test_the_qgis_launcher_hands_the_plugin_the_validated_token_settings(
 ) -> None:
     """The access plugin runs in QGIS's own Python, without kmzb.settings: the launcher
     writes its variables from the settings, so both verify tokens alike."""
-    from kmzb import qgis_server
+    from kmzb import qgis_launcher
 
     settings_env.setenv("KMZB_JWT_ISSUER", "https://sso.policja.example")
     settings_env.setenv("KMZB_JWT_AUDIENCE", "kmzb-api")
     settings_env.setenv("KMZB_JWKS_URL", "https://sso.policja.example/certs")
     read = reload_settings()
-    env = qgis_server.environment(tmp_path / "pg_service.conf", tmp_path / "runtime")
+    env = qgis_launcher.environment(tmp_path / "pg_service.conf", tmp_path / "runtime")
     assert env["KMZB_JWT_ISSUER"] == read.jwt_issuer == "https://sso.policja.example"
     assert env["KMZB_JWT_AUDIENCE"] == "kmzb-api"
     assert env["KMZB_JWKS_URL"] == "https://sso.policja.example/certs"
@@ -406,7 +406,7 @@ def test_the_qgis_launcher_hands_the_plugin_the_validated_token_settings(
     settings_env.delenv("KMZB_JWT_ISSUER")
     settings_env.delenv("KMZB_JWKS_URL")
     reload_settings()
-    env = qgis_server.environment(tmp_path / "pg_service.conf", tmp_path / "runtime")
+    env = qgis_launcher.environment(tmp_path / "pg_service.conf", tmp_path / "runtime")
     assert env["KMZB_JWT_ISSUER"] == "kmzb-dev"  # the default, written out
     assert "KMZB_JWKS_URL" not in env
 

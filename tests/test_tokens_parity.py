@@ -1,7 +1,7 @@
 """Parity: the same tokens through the API's verifier (this venv's Python and PyJWT) and
 through the QGIS Server plugin, imported as QGIS Server imports it (its plugin path on
 sys.path, `import kmzb_access`, with QGIS's own Python, /usr/bin/python3, and Debian's
-python3-jwt), configured by the environment the launcher (kmzb.qgis_server) gives it.
+python3-jwt), configured by the environment the launcher (kmzb.qgis_launcher) gives it.
 
 Each token has its expected answer, and both sides must give it: the same caller, or
 a refusal (401) for the same reason. Three key sources: the development key pair in
@@ -24,7 +24,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from kmzb import qgis_server
+from kmzb import qgis_launcher
 from kmzb.auth import tokens, verifier
 from kmzb.domain.errors import DomainError
 from kmzb.settings import Settings
@@ -104,9 +104,9 @@ def plugin_side(env: dict[str, str], cases: list) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def launcher_env(tmp_path_factory) -> dict[str, str]:
-    """The environment kmzb.qgis_server starts QGIS Server with (development keys)."""
+    """The environment kmzb.qgis_launcher starts QGIS Server with (development keys)."""
     folder = tmp_path_factory.mktemp("qgis")
-    env = qgis_server.environment(folder / "pg_service.conf", folder / "runtime")
+    env = qgis_launcher.environment(folder / "pg_service.conf", folder / "runtime")
     return {**env, "KMZB_JWT_ISSUER": ISSUER, "KMZB_JWT_AUDIENCE": AUDIENCE, "KMZB_JWKS_URL": ""}
 
 

@@ -419,11 +419,11 @@ def test_the_committed_wms_project_is_the_vocabulary(conn: psycopg.Connection) -
 
 def build_project(server, db_url: str, output: Path) -> None:
     """scripts/build_qgis_project.py run against this test's database, into `output`."""
-    from kmzb import qgis_server
+    from kmzb import qgis_launcher
     from kmzb.db import connection
 
     folder = output.parent
-    service = qgis_server.write_service_file(
+    service = qgis_launcher.write_service_file(
         server, folder / "pg_service.conf", connection.database_name(db_url)
     )
     runtime = folder / "runtime"
@@ -457,20 +457,20 @@ def render(server, db_url: str, project: Path, centre: tuple[float, float]) -> l
     """GetMap of the public threat layer, 400 m around `centre` (EPSG:2180), from
     qgis_mapserver serving `project` on this test's database; the PNG's RGBA rows."""
     from conftest import free_port
-    from kmzb import qgis_server
+    from kmzb import qgis_launcher
     from kmzb.db import connection
 
     folder = project.parent
-    service = qgis_server.write_service_file(
+    service = qgis_launcher.write_service_file(
         server, folder / "pg_service.conf", connection.database_name(db_url)
     )
     port = free_port()
-    process = qgis_server.start(
+    process = qgis_launcher.start(
         service, port, runtime_dir=folder / "server", log=folder / "server.log", project=project
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        qgis_server.wait_until_ready(process, base, 60)
+        qgis_launcher.wait_until_ready(process, base, 60)
         e, n = centre
         answer = requests.get(
             base,
@@ -491,7 +491,7 @@ def render(server, db_url: str, project: Path, centre: tuple[float, float]) -> l
             timeout=60,
         )
     finally:
-        qgis_server.stop(process)
+        qgis_launcher.stop(process)
     assert answer.headers["Content-Type"] == "image/png", answer.text[:300]
     return decode_png(answer.content)[2]
 

@@ -579,11 +579,11 @@ def test_bad_request_is_4xx(wms: str) -> None:
 
 def test_project_file_is_rebuilt_identically(db_url: str, server, tmp_path) -> None:
     """The committed project is what scripts/build_qgis_project.py makes from the database."""
-    from kmzb import qgis_server
+    from kmzb import qgis_launcher
     from kmzb.db import connection
     from kmzb.settings import PROJECT_ROOT
 
-    service = qgis_server.write_service_file(
+    service = qgis_launcher.write_service_file(
         server, tmp_path / "pg_service.conf", connection.database_name(db_url)
     )
     env = {

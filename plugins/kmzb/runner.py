@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from kmzb import qgis_server
+from kmzb import qgis_launcher
 from kmzb.db import aggregates, cluster
 from kmzb.db.setup import bring_up
 from kmzb.domain import idempotency, reporters
@@ -91,7 +91,7 @@ def _wait_until_listening(process: subprocess.Popen, settings: Settings, seconds
     raise click.ClickException("pygeoapi did not start listening in time")
 
 
-def _qgis_server(
+def _start_qgis_server(
     settings: Settings, port: int, project: Path, what: str
 ) -> subprocess.Popen | None:
     """QGIS Server on 127.0.0.1:port for one project; None if it cannot start.
@@ -99,15 +99,15 @@ def _qgis_server(
     qgis_mapserver serves one project per process (QGIS_PROJECT_FILE wins over MAP=),
     so the public map (KMZB_WMS_PORT, 5001) and the offline basemap (5002) each get one."""
     try:
-        service_file = qgis_server.write_service_file(settings)
-        log = qgis_server.LOG_FILE.with_name(f"qgis-server-{port}.log")
+        service_file = qgis_launcher.write_service_file(settings)
+        log = qgis_launcher.LOG_FILE.with_name(f"qgis-server-{port}.log")
         runtime = VAR_DIR / f"qgis-server-{port}"
-        process = qgis_server.start(
+        process = qgis_launcher.start(
             service_file, port, runtime_dir=runtime, log=log, project=project
         )
-        qgis_server.wait_until_ready(process, f"http://127.0.0.1:{port}", 60)
+        qgis_launcher.wait_until_ready(process, f"http://127.0.0.1:{port}", 60)
         return process
-    except qgis_server.QgisServerError as exc:
+    except qgis_launcher.QgisServerError as exc:
         click.echo(f"QGIS Server ({what}) not started: {exc}", err=True)
         return None
 
@@ -135,8 +135,8 @@ def run_all(settings: Settings) -> None:
         daemon=True,
     ).start()
     api = _gunicorn(settings)
-    wms = _qgis_server(settings, settings.wms_port, QGIS_PROJECT_FILE, "WMS")
-    basemap = _qgis_server(
+    wms = _start_qgis_server(settings, settings.wms_port, QGIS_PROJECT_FILE, "WMS")
+    basemap = _start_qgis_server(
         settings, settings.basemap_wms_port, QGIS_BASEMAP_PROJECT_FILE, "offline basemap"
     )
 
@@ -170,7 +170,7 @@ def run_all(settings: Settings) -> None:
         stop_refreshing.set()
         for server in (wms, basemap):
             if server is not None:
-                qgis_server.stop(server)
+                qgis_launcher.stop(server)
         if api.poll() is None:
             api.terminate()
             try:

@@ -6,7 +6,7 @@ Python (Debian's 3.11 with python3-jwt and python3-cryptography, without the
 project's virtual environment).
 
 configuration() is the one place the plugin reads its settings: the KMZB_*
-variables that the launcher (kmzb.qgis_server.environment) or the docker image
+variables that the launcher (kmzb.qgis_launcher.environment) or the docker image
 passes to QGIS Server.
 """
 

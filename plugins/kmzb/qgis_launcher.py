@@ -1,4 +1,5 @@
-"""QGIS Server for development: `qgis_mapserver` with the KMZB project and access plugin.
+"""Launching QGIS Server for development: `qgis_mapserver` with the KMZB project and the
+access plugin. (The plugin itself is plugins/qgis_server/kmzb_access, a different thing.)
 
 The project (qgis_projects/kmzb_public.qgs) names only the PostgreSQL service
 `kmzb`; this module writes the pg_service.conf that says where that service
