@@ -17,7 +17,7 @@ import pytest
 from kmzb.errors import LoadError
 from kmzb.loaders.police_units import load_police_units
 from kmzb.loaders.statistics import load_statistics
-from kmzb.loaders.units import UnitInputs, load_units
+from kmzb.loaders.territorial_units import TerritorialUnitInputs, load_territorial_units
 
 # One row per table, in a fixed order: a UNION ALL alone may come back in any
 # order (a parallel append), which made two equal fingerprints look different.
@@ -107,7 +107,7 @@ def test_broken_boundaries(db_url, broken_data, file, change, message) -> None:
     edit_json(broken_data / file, change)
     before = fingerprint(db_url)
     with pytest.raises(LoadError, match=message):
-        load_units(db_url, UnitInputs.from_dir(broken_data), lambda _m: None)
+        load_territorial_units(db_url, TerritorialUnitInputs.from_dir(broken_data), lambda _m: None)
     assert fingerprint(db_url) == before
 
 
@@ -116,7 +116,7 @@ def test_truncated_geojson(db_url, broken_data) -> None:
     path.write_bytes(path.read_bytes()[:5000])
     before = fingerprint(db_url)
     with pytest.raises(LoadError, match="not valid GeoJSON"):
-        load_units(db_url, UnitInputs.from_dir(broken_data), lambda _m: None)
+        load_territorial_units(db_url, TerritorialUnitInputs.from_dir(broken_data), lambda _m: None)
     assert fingerprint(db_url) == before
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 
 from kmzb.loaders.common import open_text, resolve_input
-from kmzb.loaders.units import UnitInputs, load_units
+from kmzb.loaders.territorial_units import TerritorialUnitInputs, load_territorial_units
 
 
 def test_counts_per_level_match_the_data(conn: psycopg.Connection) -> None:
@@ -79,6 +79,8 @@ def test_geometry_is_valid_in_puwg_1992(conn: psycopg.Connection) -> None:
 
 
 def test_second_load_changes_nothing(db_url: str, data_dir: Path) -> None:
-    summaries = load_units(db_url, UnitInputs.from_dir(data_dir), lambda _m: None)
+    summaries = load_territorial_units(
+        db_url, TerritorialUnitInputs.from_dir(data_dir), lambda _m: None
+    )
     assert [(s.inserted, s.updated) for s in summaries] == [(0, 0)] * 4
     assert sum(s.unchanged for s in summaries) == 1 + 16 + 380 + 2477

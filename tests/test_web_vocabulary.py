@@ -27,7 +27,7 @@ from conftest import TEST_DB, fresh_database, running_app
 from kmzb.auth import tokens
 from kmzb.db import connection, migrations
 from kmzb.loaders.police_units import load_police_units
-from kmzb.loaders.units import UnitInputs, load_units
+from kmzb.loaders.territorial_units import TerritorialUnitInputs, load_territorial_units
 from kmzb.settings import PROJECT_ROOT, Settings
 from test_web import (
     CHROMIUM,
@@ -284,7 +284,7 @@ def changed_app(server: Settings, data_dir: Path, tmp_path_factory) -> Iterator[
     url = fresh_database(server, name)
     try:
         migrations.apply_all(url)
-        load_units(url, UnitInputs.from_dir(data_dir), lambda _message: None)
+        load_territorial_units(url, TerritorialUnitInputs.from_dir(data_dir), lambda _message: None)
         load_police_units(url, data_dir, None, lambda _message: None)
         with psycopg.connect(url) as conn:  # what a new migration would do
             conn.execute(

@@ -133,14 +133,14 @@ def _data_dir(settings: Settings, given: Path | None) -> Path | None:
 @click.option("--data-dir", type=click.Path(path_type=Path), help="folder of the real data")
 @click.pass_context
 @_fail_cleanly
-def load_units_cmd(ctx: click.Context, data_dir: Path | None) -> None:
+def load_territorial_units_cmd(ctx: click.Context, data_dir: Path | None) -> None:
     """Country, województwa, powiaty and gminy with boundaries (TERYT 2026 codes)."""
-    from kmzb.loaders.units import UnitInputs, load_units
+    from kmzb.loaders.territorial_units import TerritorialUnitInputs, load_territorial_units
 
     settings = _settings(ctx)
     url = bring_up(settings)
-    inputs = UnitInputs.from_dir(_data_dir(settings, data_dir))
-    _print_summaries(load_units(url, inputs, click.echo))
+    inputs = TerritorialUnitInputs.from_dir(_data_dir(settings, data_dir))
+    _print_summaries(load_territorial_units(url, inputs, click.echo))
 
 
 @load.command("police-units")

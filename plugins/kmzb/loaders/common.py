@@ -26,7 +26,8 @@ WGS84_NAMES = {
     "http://www.opengis.net/def/crs/EPSG/0/4326",
 }
 
-Reporter = Callable[[str], None]
+# what a loader tells its progress to, a line at a time (click.echo; a no-op in tests)
+ProgressCallback = Callable[[str], None]
 
 
 @dataclass
@@ -50,12 +51,12 @@ class TableSummary:
 class Progress:
     """Prints what a loader is doing and how long each step took."""
 
-    def __init__(self, report: Reporter) -> None:
-        self.report = report
+    def __init__(self, echo: ProgressCallback) -> None:
+        self.echo = echo
         self.started = time.monotonic()
 
     def step(self, message: str) -> None:
-        self.report(f"  [{time.monotonic() - self.started:6.1f}s] {message}")
+        self.echo(f"  [{time.monotonic() - self.started:6.1f}s] {message}")
 
 
 def resolve_input(data_dir: Path | None, given: Path | None, relative: str) -> Path:

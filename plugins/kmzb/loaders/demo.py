@@ -27,7 +27,7 @@ import psycopg
 from kmzb.domain import vocabulary
 from kmzb.domain.vocabulary import Vocabulary
 from kmzb.errors import LoadError
-from kmzb.loaders.common import Progress, Reporter, TableSummary
+from kmzb.loaders.common import Progress, ProgressCallback, TableSummary
 
 BATCH = 250_000
 
@@ -203,10 +203,10 @@ def _choices(weights: dict[str, tuple[int, list[str] | None]], kind: str) -> lis
     return rows
 
 
-def load_demo(url: str, reports: int, report: Reporter, years: int = 3) -> list[TableSummary]:
+def load_demo(url: str, reports: int, echo: ProgressCallback, years: int = 3) -> list[TableSummary]:
     if reports <= 0:
         raise LoadError("--reports must be a positive number")
-    progress = Progress(report)
+    progress = Progress(echo)
     added = history = 0
     try:
         with psycopg.connect(url) as conn, conn.transaction():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import psycopg
 
 from kmzb.domain import places
-from kmzb.loaders.common import Progress, Reporter, TableSummary, run_in_transaction
+from kmzb.loaders.common import Progress, ProgressCallback, TableSummary, run_in_transaction
 
 UPSERT = """
 INSERT INTO kmzb.basemap_places (geonameid, name, population, geom)
@@ -29,8 +29,8 @@ RETURNING (xmax = 0) AS inserted
 REMOVE = "DELETE FROM kmzb.basemap_places WHERE NOT (geonameid = ANY(%(ids)s))"
 
 
-def load_places(url: str, report: Reporter) -> list[TableSummary]:
-    progress = Progress(report)
+def load_places(url: str, echo: ProgressCallback) -> list[TableSummary]:
+    progress = Progress(echo)
     rows = places.places()
     progress.step(f"read {len(rows)} GeoNames places of Poland")
 

@@ -29,7 +29,7 @@ import psycopg
 from kmzb.errors import LoadError
 from kmzb.loaders.common import (
     Progress,
-    Reporter,
+    ProgressCallback,
     TableSummary,
     read_csv,
     resolve_input,
@@ -74,7 +74,7 @@ ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X")
 
 
 @dataclass
-class Unit:
+class PoliceUnit:
     code: str
     kind: str
     name: str
@@ -242,12 +242,14 @@ FOR_POWIAT_PATTERN = re.compile(
 KRP_PATTERN = re.compile(r"^komenda rejonowa policji (?P<number>[ivx]+)$")
 
 
-def build_units(rows: list[dict[str, str]], register: Register, notes: list[str]) -> list[Unit]:
+def build_police_units(
+    rows: list[dict[str, str]], register: Register, notes: list[str]
+) -> list[PoliceUnit]:
     """The unit tree with each first-line unit's powiaty (rules in the module doc)."""
-    units: dict[str, Unit] = {}
-    ksp = Unit("KSP", "KSP", KIND_NAMES["KSP"], None, "KGP", None, "14", [WARSAW_POWIAT])
-    kgp: Unit | None = None
-    pending_kpp: list[tuple[Unit, str]] = []  # KPP seated in a city powiat
+    units: dict[str, PoliceUnit] = {}
+    ksp = PoliceUnit("KSP", "KSP", KIND_NAMES["KSP"], None, "KGP", None, "14", [WARSAW_POWIAT])
+    kgp: PoliceUnit | None = None
+    pending_kpp: list[tuple[PoliceUnit, str]] = []  # KPP seated in a city powiat
     for number, row in enumerate(rows, start=2):
         kind = row["unit_type"].strip()
         source_name = row["name_as_in_source"].strip()
@@ -265,7 +267,9 @@ def build_units(rows: list[dict[str, str]], register: Register, notes: list[str]
             raise LoadError(f"line {number}: bad teryt_woj {voivodeship!r}")
         parent = "KSP" if KSP_GROUP in row["wojewodztwo"] else f"KWP-{voivodeship}"
         if kind == "KGP":
-            kgp = Unit("KGP", "KGP", KIND_NAMES["KGP"], source_name, None, source_id, None, [])
+            kgp = PoliceUnit(
+                "KGP", "KGP", KIND_NAMES["KGP"], source_name, None, source_id, None, []
+            )
             continue
         if kind == "KRP":
             match = KRP_PATTERN.match(text)
@@ -274,7 +278,7 @@ def build_units(rows: list[dict[str, str]], register: Register, notes: list[str]
             numeral = match.group("number").upper()
             if numeral not in ROMAN:
                 raise LoadError(f"line {number}: bad KRP number {numeral!r}")
-            unit = Unit(
+            unit = PoliceUnit(
                 f"KRP-{numeral}",
                 "KRP",
                 f"{KIND_NAMES['KRP']} Warszawa {numeral}",
@@ -292,7 +296,7 @@ def build_units(rows: list[dict[str, str]], register: Register, notes: list[str]
             raise LoadError(f"line {number}: cannot find the seat in {source_name!r}")
         display = _display_name(kind, text.split(" policji ", 1)[1])
         if kind == "KWP":
-            unit = Unit(
+            unit = PoliceUnit(
                 f"KWP-{voivodeship}", "KWP", display, source_name, "KGP", source_id, voivodeship, []
             )
             units[unit.code] = unit
@@ -304,7 +308,7 @@ def build_units(rows: list[dict[str, str]], register: Register, notes: list[str]
         else:
             gmina = register.seat_gmina(match.group("seat"), voivodeship, city_only=kind == "KMP")
             powiat = gmina[:4]
-        unit = Unit(
+        unit = PoliceUnit(
             f"{kind}-{powiat}", kind, display, source_name, parent, source_id, voivodeship, [powiat]
         )
         if kind == "KPP" and register.is_city(powiat):
@@ -391,7 +395,9 @@ RETURNING p.code
 """
 
 
-def _write(conn: psycopg.Connection, units: list[Unit], progress: Progress) -> list[TableSummary]:
+def _write(
+    conn: psycopg.Connection, units: list[PoliceUnit], progress: Progress
+) -> list[TableSummary]:
     flags = []
     for unit in units:
         row = conn.execute(
@@ -437,9 +443,9 @@ def _write(conn: psycopg.Connection, units: list[Unit], progress: Progress) -> l
 
 
 def load_police_units(
-    url: str, data_dir: Path | None, csv_path: Path | None, report: Reporter
+    url: str, data_dir: Path | None, csv_path: Path | None, echo: ProgressCallback
 ) -> list[TableSummary]:
-    progress = Progress(report)
+    progress = Progress(echo)
     path = resolve_input(data_dir, csv_path, "police/police_units_2021.csv")
     rows = read_csv(path, REQUIRED_COLUMNS)
     progress.step(f"read {len(rows)} units from {path.name}")
@@ -447,7 +453,7 @@ def load_police_units(
     def work(conn: psycopg.Connection) -> list[TableSummary]:
         register = Register(conn)
         notes: list[str] = []
-        units = build_units(rows, register, notes)
+        units = build_police_units(rows, register, notes)
         progress.step(f"matched {len(units)} units to their seats and powiaty")
         summaries = _write(conn, units, progress)
         summaries[0].notes.extend(notes)

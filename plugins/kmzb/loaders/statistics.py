@@ -17,7 +17,7 @@ import psycopg
 from kmzb.errors import LoadError
 from kmzb.loaders.common import (
     Progress,
-    Reporter,
+    ProgressCallback,
     TableSummary,
     read_csv,
     resolve_input,
@@ -218,9 +218,9 @@ def load_statistics(
     data_dir: Path | None,
     crime_path: Path | None,
     population_path: Path | None,
-    report: Reporter,
+    echo: ProgressCallback,
 ) -> list[TableSummary]:
-    progress = Progress(report)
+    progress = Progress(echo)
     population_file = resolve_input(
         data_dir, population_path, "statistics/population_powiat_2013_2024.csv"
     )

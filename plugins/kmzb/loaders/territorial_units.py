@@ -19,7 +19,7 @@ from shapely.geometry import shape
 from kmzb.errors import LoadError
 from kmzb.loaders.common import (
     Progress,
-    Reporter,
+    ProgressCallback,
     TableSummary,
     read_csv,
     read_geojson,
@@ -32,7 +32,9 @@ LEVEL_ORDER = ("kraj", "wojewodztwo", "powiat", "gmina")
 
 
 @dataclass(frozen=True)
-class UnitInputs:
+class TerritorialUnitInputs:
+    """The files the territorial units are read from (the TERYT list, the boundaries)."""
+
     teryt: Path
     country: Path
     wojewodztwa: Path
@@ -40,9 +42,9 @@ class UnitInputs:
     gminy: Path
 
     @classmethod
-    def from_dir(cls, data_dir: Path | None, teryt: Path | None = None) -> UnitInputs:
+    def from_dir(cls, data_dir: Path | None) -> TerritorialUnitInputs:
         return cls(
-            teryt=resolve_input(data_dir, teryt, "teryt/teryt_units_2026.csv"),
+            teryt=resolve_input(data_dir, None, "teryt/teryt_units_2026.csv"),
             country=resolve_input(data_dir, None, "boundaries/polska.geojson"),
             wojewodztwa=resolve_input(data_dir, None, "boundaries/wojewodztwa.geojson"),
             powiaty=resolve_input(data_dir, None, "boundaries/powiaty.geojson"),
@@ -51,7 +53,7 @@ class UnitInputs:
 
 
 @dataclass(frozen=True)
-class StagedUnit:
+class StagedTerritorialUnit:
     teryt: str
     level: str
     name: str
@@ -103,16 +105,20 @@ def _powiat_codes_from_gminy(powiaty: list[dict], gminy: list[dict], notes) -> l
     return codes
 
 
-def stage_units(inputs: UnitInputs, notes: dict[str, list[str]]) -> list[StagedUnit]:
+def stage_territorial_units(
+    inputs: TerritorialUnitInputs, notes: dict[str, list[str]]
+) -> list[StagedTerritorialUnit]:
     """Read and check every file; return the rows to load with current TERYT codes."""
     register = _teryt_register(inputs.teryt)
-    staged: list[StagedUnit] = []
+    staged: list[StagedTerritorialUnit] = []
 
     country = read_geojson(inputs.country, ())
     if len(country) != 1:
         raise LoadError(f"{inputs.country.name}: expected one feature, found {len(country)}")
     staged.append(
-        StagedUnit("PL", "kraj", "Polska", None, None, json.dumps(country[0]["geometry"]))
+        StagedTerritorialUnit(
+            "PL", "kraj", "Polska", None, None, json.dumps(country[0]["geometry"])
+        )
     )
 
     for feature in read_geojson(inputs.wojewodztwa, ("JPT_KOD_JE",)):
@@ -121,7 +127,9 @@ def stage_units(inputs: UnitInputs, notes: dict[str, list[str]]) -> list[StagedU
             raise LoadError(f"{inputs.wojewodztwa.name}: województwo {code} is not in TERYT")
         name = register["wojewodztwa"][code]
         staged.append(
-            StagedUnit(code, "wojewodztwo", name, "PL", None, json.dumps(feature["geometry"]))
+            StagedTerritorialUnit(
+                code, "wojewodztwo", name, "PL", None, json.dumps(feature["geometry"])
+            )
         )
 
     gmina_features = read_geojson(inputs.gminy, ("terytid", "name"))
@@ -132,7 +140,9 @@ def stage_units(inputs: UnitInputs, notes: dict[str, list[str]]) -> list[StagedU
             raise LoadError(f"{inputs.powiaty.name}: powiat {code} is not in TERYT")
         name = register["powiaty"][code]
         staged.append(
-            StagedUnit(code, "powiat", name, code[:2], None, json.dumps(feature["geometry"]))
+            StagedTerritorialUnit(
+                code, "powiat", name, code[:2], None, json.dumps(feature["geometry"])
+            )
         )
     if len(set(powiat_codes)) != len(powiat_codes):
         dupes = sorted(code for code, n in Counter(powiat_codes).items() if n > 1)
@@ -154,7 +164,9 @@ def stage_units(inputs: UnitInputs, notes: dict[str, list[str]]) -> list[StagedU
             renames += 1
         seen.add(code)
         staged.append(
-            StagedUnit(code, "gmina", name, code[:4], int(code[6]), json.dumps(feature["geometry"]))
+            StagedTerritorialUnit(
+                code, "gmina", name, code[:4], int(code[6]), json.dumps(feature["geometry"])
+            )
         )
     missing = sorted(set(register["gminy"]) - seen)
     if type_changes:
@@ -218,7 +230,9 @@ WHERE s.level = 'powiat' AND s.teryt = m.own
 )
 
 
-def _write(conn: psycopg.Connection, staged: list[StagedUnit], notes, progress: Progress):
+def _write(
+    conn: psycopg.Connection, staged: list[StagedTerritorialUnit], notes, progress: Progress
+):
     conn.execute(STAGE_DDL)
     with conn.cursor().copy(
         "COPY stage_units (teryt, level, name, parent_teryt, gmina_type, geojson) FROM STDIN"
@@ -271,9 +285,11 @@ def _write(conn: psycopg.Connection, staged: list[StagedUnit], notes, progress: 
     return summaries
 
 
-def load_units(url: str, inputs: UnitInputs, report: Reporter) -> list[TableSummary]:
-    progress = Progress(report)
+def load_territorial_units(
+    url: str, inputs: TerritorialUnitInputs, echo: ProgressCallback
+) -> list[TableSummary]:
+    progress = Progress(echo)
     notes: dict[str, list[str]] = {level: [] for level in LEVEL_ORDER}
-    staged = stage_units(inputs, notes)
+    staged = stage_territorial_units(inputs, notes)
     progress.step(f"read and checked {len(staged)} units")
     return run_in_transaction(url, lambda conn: _write(conn, staged, notes, progress))
