@@ -268,10 +268,3 @@ def load(conn: psycopg.Connection) -> Vocabulary:
                 if idle:
                     conn.rollback()
     return _cached
-
-
-def clear_cache() -> None:
-    """Forget the kept vocabulary (tests; a process that migrated the database)."""
-    global _cached
-    with _lock:
-        _cached = None
