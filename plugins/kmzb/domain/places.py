@@ -22,11 +22,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 from kmzb.domain.errors import DomainError, FieldError
+from kmzb.domain.spelling import SQL_FOLD, fold
 
 MAX_LIMIT = 20
 MIN_QUERY = 2
 MAX_QUERY = 100
-POLISH_FOLD = str.maketrans("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ", "acelnoszzACELNOSZZ")
 _lock = threading.Lock()
 
 # GeoNames first-order divisions of Poland -> województwo names (TERYT)
@@ -55,30 +55,24 @@ LEVEL_NAMES = {
     "gmina": {"pl": "gmina", "en": "commune"},
 }
 
-# the same folding as POLISH_FOLD, in SQL
+# the same folding as kmzb.domain.spelling.fold, in SQL (SQL_FOLD bound)
 UNITS = """
 SELECT u.teryt, u.level, u.name, p.name AS parent_name, u.population,
        ST_X(ST_Transform(u.label_point, 4326)) AS lon,
        ST_Y(ST_Transform(u.label_point, 4326)) AS lat,
        ST_XMin(b.box) AS xmin, ST_YMin(b.box) AS ymin,
        ST_XMax(b.box) AS xmax, ST_YMax(b.box) AS ymax,
-       translate(lower(u.name), 'ąćęłńóśźż', 'acelnoszz') LIKE %(prefix)s
-           OR translate(lower(u.name), 'ąćęłńóśźż', 'acelnoszz') LIKE %(powiat_prefix)s
+       translate(lower(u.name), %(fold_from)s, %(fold_to)s) LIKE %(prefix)s
+           OR translate(lower(u.name), %(fold_from)s, %(fold_to)s) LIKE %(powiat_prefix)s
            AS starts
 FROM kmzb.territorial_units u
 LEFT JOIN kmzb.territorial_units p ON p.teryt = u.parent_teryt
 CROSS JOIN LATERAL (SELECT ST_Transform(ST_Envelope(u.geom), 4326) AS box) b
 WHERE u.level IN ('wojewodztwo', 'powiat', 'gmina')
-  AND translate(lower(u.name), 'ąćęłńóśźż', 'acelnoszz') LIKE %(pattern)s
+  AND translate(lower(u.name), %(fold_from)s, %(fold_to)s) LIKE %(pattern)s
 ORDER BY starts DESC, u.population DESC NULLS LAST, u.teryt
 LIMIT %(limit)s
 """
-
-
-def fold(text: str) -> str:
-    """Lower case without Polish (or other) diacritics."""
-    text = text.translate(POLISH_FOLD).lower()
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def _like_escape(text: str) -> str:
@@ -161,6 +155,7 @@ def search(conn: psycopg.Connection, args: dict[str, str]) -> dict[str, Any]:
                 "prefix": f"{escaped}%",
                 "powiat_prefix": f"powiat {escaped}%",
                 "limit": limit,
+                **SQL_FOLD,
             },
         ).fetchall()
     conn.rollback()

@@ -19,24 +19,12 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kmzb.domain.crs_names import PUWG_1992_NAMES, WGS84_NAMES
 from kmzb.domain.errors import FieldError
 from kmzb.domain.vocabulary import Limits, Vocabulary
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 SOURCES = ("citizen", "partner", "police")
-# CRS names accepted for x/y input (EPSG:2180 = PUWG 1992, x easting, y northing)
-PUWG_1992 = {
-    "EPSG:2180",
-    "http://www.opengis.net/def/crs/EPSG/0/2180",
-    "urn:ogc:def:crs:EPSG::2180",
-}
-WGS84 = {
-    "CRS84",
-    "OGC:CRS84",
-    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-    "EPSG:4326",
-    "http://www.opengis.net/def/crs/EPSG/0/4326",
-}
 INPUTS = {
     "lon",
     "lat",
@@ -125,7 +113,7 @@ def _location(inputs: dict[str, Any], sub: Submission, errors: list[FieldError])
     if "x" in inputs or "y" in inputs:
         x, y = _number(inputs.get("x")), _number(inputs.get("y"))
         crs = _crs(inputs.get("crs"))
-        if crs not in PUWG_1992:
+        if crs not in PUWG_1992_NAMES:
             errors.append(
                 FieldError(
                     "crs",
@@ -146,7 +134,7 @@ def _location(inputs: dict[str, Any], sub: Submission, errors: list[FieldError])
         return
     lon, lat = _number(inputs.get("lon")), _number(inputs.get("lat"))
     crs = inputs.get("crs")
-    if crs is not None and _crs(crs) not in WGS84:
+    if crs is not None and _crs(crs) not in WGS84_NAMES:
         errors.append(
             FieldError(
                 "crs",

@@ -13,18 +13,12 @@ from typing import Any, TextIO
 
 import psycopg
 
+from kmzb.domain.crs_names import WGS84_NAMES
 from kmzb.errors import LoadError
 
 # Poland with a margin, in degrees: coordinates outside it mean a wrong CRS.
 POLAND_LON = (13.5, 24.5)
 POLAND_LAT = (48.8, 55.2)
-WGS84_NAMES = {
-    "EPSG:4326",
-    "urn:ogc:def:crs:EPSG::4326",
-    "urn:ogc:def:crs:OGC:1.3:CRS84",
-    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-    "http://www.opengis.net/def/crs/EPSG/0/4326",
-}
 
 # what a loader tells its progress to, a line at a time (click.echo; a no-op in tests)
 ProgressCallback = Callable[[str], None]

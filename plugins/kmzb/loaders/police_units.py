@@ -20,12 +20,12 @@ with no areas. The rules that give each unit its area (see docs/police-units.md)
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
+from kmzb.domain.spelling import fold
 from kmzb.errors import LoadError
 from kmzb.loaders.common import (
     Progress,
@@ -85,14 +85,8 @@ class PoliceUnit:
     powiaty: list[str]
 
 
-def _fold(text: str) -> str:
-    """Lower case without diacritics (ł has no decomposition, so map it)."""
-    text = text.lower().replace("ł", "l")
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-
-
 def _words(text: str) -> list[str]:
-    return [w for w in re.split(r"[\s\-]+", _fold(text)) if w]
+    return [w for w in re.split(r"[\s\-]+", fold(text)) if w]
 
 
 def _word_score(located: str, nominative: str) -> int | None:
@@ -219,9 +213,9 @@ class Register:
         return min(best)[2] if best else None
 
     def powiat_named(self, nominative: str, voivodeship: str) -> str:
-        wanted = _fold(f"powiat {nominative}")
+        wanted = fold(f"powiat {nominative}")
         for teryt, name in self.powiaty.items():
-            if teryt.startswith(voivodeship) and _fold(name) == wanted:
+            if teryt.startswith(voivodeship) and fold(name) == wanted:
                 return teryt
         raise LoadError(f"no powiat named {nominative!r} in województwo {voivodeship}")
 

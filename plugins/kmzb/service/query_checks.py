@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from flask import Flask, Response, request
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
+from kmzb.domain.crs_names import CRS84_URI as CRS84
 from kmzb.service.conformance import media_type
 from kmzb.service.responses import json_response
 
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 BIGINT_MAX = 2**63 - 1
 MAX_FILTER_BYTES = 64 * 1024
 MAX_FILTER_DEPTH = 64

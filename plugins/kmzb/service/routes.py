@@ -8,7 +8,6 @@ token with the wrong role or unit is 403 (see kmzb.service.security)."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from urllib.parse import quote
 
 from flask import Blueprint, Response, request
@@ -26,12 +25,11 @@ from kmzb.domain import (
 )
 from kmzb.domain.caller import current_caller
 from kmzb.domain.police_reach import reachable_units
+from kmzb.domain.spelling import ascii_spelling
 from kmzb.service.responses import json_response
 
 routes = Blueprint("kmzb", __name__)
 
-# Letters without a compatibility decomposition, spelled out for the ASCII fallback.
-ASCII_SPELLING = str.maketrans({"ł": "l", "Ł": "L", "ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o"})
 UNSAFE_IN_FALLBACK = re.compile(r"[^A-Za-z0-9._()+ -]")
 
 
@@ -43,8 +41,7 @@ def content_disposition(name: str) -> str:
     becomes `_`. The UTF-8 name is percent-encoded whole, so nothing in it can
     end the parameter or the header.
     """
-    folded = unicodedata.normalize("NFKD", name.translate(ASCII_SPELLING))
-    ascii_name = folded.encode("ascii", "ignore").decode("ascii")
+    ascii_name = ascii_spelling(name)
     fallback = UNSAFE_IN_FALLBACK.sub("_", ascii_name).strip(" .") or "zalacznik"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
