@@ -55,7 +55,7 @@ PROCESS_METADATA = {
         "teryt": {
             "title": "Kod TERYT gminy (7 cyfr) lub powiatu (4 cyfry)",
             "description": "Instead of a point: a gmina (7 digits) or powiat (4 digits)",
-            "schema": {"type": "string", "pattern": "^([0-9]{4}|[0-9]{7})$"},
+            "schema": {"type": "string", "pattern": area_safety.TERYT_PATTERN.pattern},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
