@@ -453,14 +453,15 @@ def build_project(server, db_url: str, output: Path) -> None:
 RENDER_SIZE = 128
 
 
-def render(server, db_url: str, project: Path, centre: tuple[float, float]) -> list[bytearray]:
+def render(
+    server, db_url: str, project: Path, centre: tuple[float, float], folder: Path
+) -> list[bytearray]:
     """GetMap of the public threat layer, 400 m around `centre` (EPSG:2180), from
     qgis_mapserver serving `project` on this test's database; the PNG's RGBA rows."""
     from conftest import free_port
     from kmzb import qgis_launcher
     from kmzb.db import connection
 
-    folder = project.parent
     service = qgis_launcher.write_service_file(
         server, folder / "pg_service.conf", connection.database_name(db_url)
     )
@@ -588,12 +589,22 @@ def test_one_migration_changes_every_reader(
                 "SELECT ST_X(geom), ST_Y(geom) FROM kmzb.reports WHERE public_ref = %s",
                 (created["reference"],),
             ).fetchone()
-            rows = render(server, db_url, built, (easting, northing))
+            rows = render(server, db_url, built, (easting, northing), built.parent)
             green = tuple(int(CHANGE["colour"][i : i + 2], 16) for i in (1, 3, 5))
             old = tuple(int(before[0][i : i + 2], 16) for i in (1, 3, 5))
             centre = (RENDER_SIZE // 2, RENDER_SIZE // 2)
             assert count_near(rows, centre, green) >= 12
             assert count_near(rows, centre, old) == 0
+            # the launcher (`kmzb run`, the tests' WMS) builds the public project from the
+            # database it serves: the same change, with no step but the restart
+            launched = tmp_path / "launched"
+            launched.mkdir()
+            from kmzb import qgis_launcher
+
+            served = render(
+                server, db_url, qgis_launcher.PROJECT_FILE, (easting, northing), launched
+            )
+            assert count_near(served, centre, green) >= 12
         finally:
             conn.execute(
                 """UPDATE kmzb.statuses SET colour = %s, outline = %s, text_colour = %s,

@@ -6,6 +6,13 @@ The project (qgis_projects/kmzb_public.qgs) names only the PostgreSQL service
 is (the embedded cluster or DATABASE_URL) and starts QGIS's development
 server with the access-control plugin (plugins/qgis_server/kmzb_access).
 Production runs qgis_mapserv.fcgi behind nginx instead (docker/).
+
+The public map's status colours, names and pictograms come from the database's
+vocabulary: in a checkout, the project is built from the database the server
+will read (scripts/build_qgis_project.py, 1-2 s) before the server starts, so a
+migration that changes the vocabulary changes the map with no other step; an
+installed package serves the shipped project (tests/test_vocabulary.py checks
+that the shipped one is the migrations' vocabulary).
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ PROJECT_FILE = QGIS_PROJECT_FILE
 PLUGIN_DIR = QGIS_PLUGIN_DIR
 SERVICE_FILE = VAR_DIR / "pg_service.conf"
 LOG_FILE = VAR_DIR / "qgis-server.log"
+PROJECT_BUILDER = HOME / "scripts" / "build_qgis_project.py"
+QGIS_PYTHON = "/usr/bin/python3"  # the builder needs python3-qgis, Debian's Python
 
 
 class QgisServerError(KmzbError):
@@ -112,12 +121,15 @@ def start(
         raise QgisServerError(
             "qgis_mapserver is not installed: run `make bootstrap` (Debian package qgis-server)"
         )
+    runtime_dir = runtime_dir or VAR_DIR / "qgis-server"
+    if project == PROJECT_FILE:
+        project = project_from_database(service_file, runtime_dir)
     if not project.exists():
         raise QgisServerError(f"{project} is missing; see scripts/build_qgis_project.py")
     with socket.socket() as sock:
         if sock.connect_ex((host, port)) == 0:
             raise QgisServerError(f"port {port} on {host} is taken; set KMZB_WMS_PORT")
-    env = environment(service_file, runtime_dir or VAR_DIR / "qgis-server", project)
+    env = environment(service_file, runtime_dir, project)
     output = log.open("ab") if log else None
     return subprocess.Popen(
         [binary, "-l", "1", f"{host}:{port}"],
@@ -126,6 +138,27 @@ def start(
         stdout=output,
         stderr=subprocess.STDOUT if output else None,
     )
+
+
+def project_from_database(service_file: Path, runtime_dir: Path) -> Path:
+    """The public map's project as the database's vocabulary draws it (see above)."""
+    if not PROJECT_BUILDER.is_file():
+        return PROJECT_FILE
+    target = runtime_dir / PROJECT_FILE.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PGSERVICEFILE": str(service_file), "QT_QPA_PLATFORM": "offscreen"}
+    built = subprocess.run(
+        [QGIS_PYTHON, str(PROJECT_BUILDER), "--output", str(target)],
+        env=env,
+        cwd=HOME,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if built.returncode != 0 or not target.is_file():
+        tail = (built.stderr or built.stdout).strip().splitlines()[-3:]
+        raise QgisServerError(f"building the WMS project failed: {' | '.join(tail)}")
+    return target
 
 
 def wait_until_ready(process: subprocess.Popen, url: str, seconds: float = 60) -> None:
