@@ -114,3 +114,61 @@ def test_each_report_concern_is_its_own_module() -> None:
         }
         others = {u for u in used & set(REPORT_CONCERNS) if u != name}
         assert {(name, other) for other in others} <= CONCERN_USES, (name, others)
+
+
+# The whole package, bottom up: a package may import only from layers below its own.
+LAYERS = (
+    ("kmzb.settings", "kmzb.errors"),
+    ("kmzb.db", "kmzb.domain"),
+    ("kmzb.auth", "kmzb.loaders"),
+    ("kmzb.providers", "kmzb.processes", "kmzb.qgis_launcher"),
+    ("kmzb.service",),
+    ("kmzb.app", "kmzb.runner"),
+    ("kmzb.cli",),
+)
+
+
+def layer_of(module: str) -> int | None:
+    for rank, names in enumerate(LAYERS):
+        if any(module == n or module.startswith(n + ".") for n in names):
+            return rank
+    return None
+
+
+def upward_imports(module: str, source: str, is_package: bool = False) -> set[str]:
+    """The kmzb modules `module` imports from its own layer's others or from above."""
+    own = layer_of(module)
+    assert own is not None, f"{module} is in no layer: add it to LAYERS"
+    package = module if is_package else module.rsplit(".", 1)[0]
+    found = set()
+    for target in imported_modules(source, package):
+        rank = layer_of(target)
+        same_part = ".".join(target.split(".")[:2]) == ".".join(module.split(".")[:2])
+        if rank is not None and rank >= own and not same_part:
+            found.add(target)
+    return found
+
+
+def test_the_layer_check_sees_an_import_running_back_up() -> None:
+    assert upward_imports("kmzb.domain.lookup", "from kmzb.service import routes\n") == {
+        "kmzb.service",
+        "kmzb.service.routes",
+    }
+    assert upward_imports("kmzb.db.pool", "import kmzb.domain.vocabulary\n") == {
+        "kmzb.domain.vocabulary"
+    }
+    assert upward_imports("kmzb.service.routes", "from kmzb.domain import lookup\n") == set()
+
+
+def test_no_import_runs_back_up() -> None:
+    problems = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        module = ".".join(p for p in parts if p != "__init__")
+        if module == "kmzb":
+            continue
+        source = path.read_text(encoding="utf-8")
+        bad = upward_imports(module, source, is_package=path.name == "__init__.py")
+        if bad:
+            problems[module] = sorted(bad)
+    assert problems == {}
