@@ -12,9 +12,7 @@ import psycopg
 import pytest
 import requests
 
-from citizens import new_address
-from kmzb.auth import tokens
-from kmzb.settings import Settings
+from helpers import new_address, token_for
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
 _places = itertools.count()
@@ -25,16 +23,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def token_for(settings: Settings):
-    def make(role: str, subject: str, unit: str | None = None, **kw) -> str:
-        return tokens.issue(settings, role, subject, unit=unit, **kw)
-
-    return make
-
-
-@pytest.fixture(scope="module")
-def admin(token_for) -> str:
-    return token_for("admin", "audit-admin")
+def admin() -> str:
+    return token_for("admin", subject="audit-admin")
 
 
 def new_report(api: str, attachments: int = 0) -> str:
@@ -77,9 +67,9 @@ def rows_of(db_url: str, actor: str) -> list[tuple]:
         ).fetchall()
 
 
-def test_every_police_read_is_recorded(api: str, db_url: str, token_for, admin: str) -> None:
+def test_every_police_read_is_recorded(api: str, db_url: str, admin: str) -> None:
     ref = new_report(api, attachments=1)
-    officer = token_for("officer", "audit-reader", "KMP-1261")
+    officer = token_for("officer", "KMP-1261", subject="audit-reader")
     started = datetime.now(ZoneInfo("Europe/Warsaw")) - timedelta(seconds=5)
 
     details = requests.get(f"{api}/police/reports/{ref}", headers=bearer(officer), timeout=30)
@@ -116,9 +106,9 @@ def test_an_admins_read_is_recorded_too(api: str, db_url: str, admin: str) -> No
     assert ("report", ref, None, None) in rows_of(db_url, "admin:audit-admin")
 
 
-def test_a_refused_read_is_not_a_read(api: str, db_url: str, token_for) -> None:
+def test_a_refused_read_is_not_a_read(api: str, db_url: str) -> None:
     ref = new_report(api, attachments=1)
-    wroclaw = token_for("officer", "audit-outsider", "KMP-0264")
+    wroclaw = token_for("officer", "KMP-0264", subject="audit-outsider")
     assert (
         requests.get(f"{api}/police/reports/{ref}", headers=bearer(wroclaw), timeout=30).status_code
         == 403
@@ -131,7 +121,7 @@ def test_a_refused_read_is_not_a_read(api: str, db_url: str, token_for) -> None:
     )
     assert rows_of(db_url, "officer:audit-outsider") == []
     # and a missing attachment is not a download
-    officer = token_for("officer", "audit-missing", "KMP-1261")
+    officer = token_for("officer", "KMP-1261", subject="audit-missing")
     missing = requests.get(
         f"{api}/police/reports/{ref}/attachments/999999999", headers=bearer(officer), timeout=30
     )
@@ -139,22 +129,22 @@ def test_a_refused_read_is_not_a_read(api: str, db_url: str, token_for) -> None:
     assert rows_of(db_url, "officer:audit-missing") == []
 
 
-def test_only_the_admin_reads_the_log(api: str, token_for) -> None:
+def test_only_the_admin_reads_the_log(api: str) -> None:
     assert access_log(api, None).status_code == 401
     assert access_log(api, "not-a-token").status_code == 401
     for token in (
-        token_for("officer", "audit-x", "KMP-1261"),
-        token_for("coordinator", "audit-x", "KWP-12"),
-        token_for("partner", "audit-x", institution="ZDMK"),
+        token_for("officer", "KMP-1261", subject="audit-x"),
+        token_for("coordinator", "KWP-12", subject="audit-x"),
+        token_for("partner", subject="audit-x", institution="ZDMK"),
     ):
         answer = access_log(api, token)
         assert answer.status_code == 403
         assert "administrator" in answer.json()["message"]["pl"]
 
 
-def test_filters_by_reference_time_and_limit(api: str, token_for, admin: str) -> None:
+def test_filters_by_reference_time_and_limit(api: str, admin: str) -> None:
     first, second = new_report(api), new_report(api)
-    officer = token_for("officer", "audit-filters", "KMP-1261")
+    officer = token_for("officer", "KMP-1261", subject="audit-filters")
     for ref in (first, second, first):
         assert (
             requests.get(

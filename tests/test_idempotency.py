@@ -11,7 +11,7 @@ import uuid
 import psycopg
 import requests
 
-from citizens import new_address
+from helpers import new_address
 from kmzb.domain import idempotency
 
 KRAKOW = {"lon": 19.9383, "lat": 50.0614}

@@ -26,8 +26,8 @@ import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from citizens import new_address
 from conftest import running_app
+from helpers import new_address
 from kmzb.settings import Settings
 from test_security_headers import ensure_web_build
 from test_web import CHROMIUM, CHROMIUM_ARGS, wait_for_map

@@ -306,7 +306,7 @@ def test_vector_tiles(api, demo, tmp_path: Path) -> None:
 
 def test_category_and_status_names_follow_lang(api: str, conn) -> None:
     """?lang=en names a threat's category and status in English; Polish by default."""
-    from citizens import new_address
+    from helpers import new_address
 
     answer = requests.post(
         f"{api}/processes/submit-threat/execution",

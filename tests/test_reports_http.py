@@ -14,7 +14,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from citizens import new_address
+from helpers import new_address, token_for
 from kmzb.auth import tokens
 from kmzb.settings import Settings
 
@@ -56,17 +56,7 @@ def count_reports(db_url: str) -> int:
         return conn.execute("SELECT count(*) FROM kmzb.reports").fetchone()[0]
 
 
-@pytest.fixture(scope="module")
-def token_for(settings: Settings):
-    def make(role: str, unit: str | None = None, institution: str | None = None, **kw) -> str:
-        return tokens.issue(
-            settings, role, f"test-{role}", unit=unit, institution=institution, **kw
-        )
-
-    return make
-
-
-def test_the_life_of_reports_through_every_status(api, db_url, token_for) -> None:
+def test_the_life_of_reports_through_every_status(api, db_url) -> None:
     officer = token_for("officer", "KMP-1261")
     coordinator = token_for("coordinator", "KMP-1261")
     partner = token_for("partner", institution="ZZM-KRAKOW")
@@ -242,7 +232,7 @@ def test_coordinates_in_puwg_1992_are_accepted(api) -> None:
     assert answer.json()["police_unit"] == "KMP-1261"
 
 
-def test_attachments_are_kept_for_the_police_of_the_unit_only(api, token_for) -> None:
+def test_attachments_are_kept_for_the_police_of_the_unit_only(api) -> None:
     answer = submit(
         api,
         {
@@ -289,7 +279,7 @@ def test_daily_limit_per_reporter(api, db_url) -> None:
     assert submit(api, {**KRAKOW, "category": "begging"}).status_code == 200
 
 
-def test_partner_and_police_sources_need_their_role(api, token_for) -> None:
+def test_partner_and_police_sources_need_their_role(api) -> None:
     # no token: 401 (a valid token with another role: 403, below)
     assert submit(api, {**KRAKOW, "category": "begging", "source": "partner"}).status_code == 401
     partner = token_for("partner", institution="UM-KRAKOW")
@@ -313,7 +303,7 @@ def _new_report(api: str) -> str:
     return answer.json()["reference"]
 
 
-def test_review_of_another_units_report_is_forbidden(api, db_url, token_for) -> None:
+def test_review_of_another_units_report_is_forbidden(api, db_url) -> None:
     ref = _new_report(api)
     wroclaw = token_for("officer", "KMP-0264")
     answer = review(api, wroclaw, reference=ref, status="verification", version=1)
@@ -355,7 +345,7 @@ def _forged(settings: Settings) -> str:
 
 
 @pytest.mark.parametrize("flaw", ["expired", "forged", "issuer", "audience", "future", "none"])
-def test_bad_tokens_are_401(api, settings, token_for, flaw) -> None:
+def test_bad_tokens_are_401(api, settings, flaw) -> None:
     ref = _new_report(api)
     if flaw == "expired":
         token = token_for("officer", "KMP-1261", ttl_seconds=-300)
@@ -393,7 +383,7 @@ def test_bad_tokens_are_401(api, settings, token_for, flaw) -> None:
     assert status["status"] == "new"  # nothing changed
 
 
-def test_two_reviews_at_once_exactly_one_wins(api, db_url, token_for) -> None:
+def test_two_reviews_at_once_exactly_one_wins(api, db_url) -> None:
     ref = _new_report(api)
     officers = [token_for("officer", "KMP-1261"), token_for("coordinator", "KMP-1261")]
     start = threading.Barrier(len(officers))
@@ -445,7 +435,7 @@ def test_every_accepted_submission_is_stored(api, db_url) -> None:
     assert stored == accepted and count_reports(db_url) == before + 24
 
 
-def test_queue_oldest_first_with_overdue_flag_and_filters(api, db_url, token_for) -> None:
+def test_queue_oldest_first_with_overdue_flag_and_filters(api, db_url) -> None:
     old, fresh = _new_report(api), _new_report(api)
     with psycopg.connect(db_url) as conn:
         # move the clock: the first report came in four days ago
@@ -503,7 +493,7 @@ def test_unknown_reference_is_404_and_bad_one_400(api) -> None:
     assert requests.get(f"{api}/reports/nonsense", timeout=30).status_code == 400
 
 
-def test_no_other_write_path_is_open(api, token_for) -> None:
+def test_no_other_write_path_is_open(api) -> None:
     admin = token_for("admin")
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         answer = requests.request(
@@ -516,7 +506,7 @@ def test_no_other_write_path_is_open(api, token_for) -> None:
         assert answer.status_code == 405
 
 
-def test_processes_through_owslib(api, token_for) -> None:
+def test_processes_through_owslib(api) -> None:
     from owslib.ogcapi.processes import Processes
 
     citizen = Processes(api, headers={"X-Forwarded-For": new_address()})
@@ -535,7 +525,7 @@ def test_processes_through_owslib(api, token_for) -> None:
     officer.headers.pop("Authorization", None)  # OWSLib shares its header dict between clients
 
 
-def test_public_threats_collection_follows_the_review(api, token_for) -> None:
+def test_public_threats_collection_follows_the_review(api) -> None:
     officer = token_for("officer", "KMP-1261")
     confirmed, joke = _new_report(api), _new_report(api)
     for ref, last in ((confirmed, "confirmed"), (joke, "joke_or_mistake")):

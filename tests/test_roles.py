@@ -24,7 +24,7 @@ import requests
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from citizens import new_address
+from helpers import new_address
 from kmzb.auth import tokens
 from kmzb.db import aggregates, connection, migrations, pool
 from kmzb.settings import SQL_DIR, Settings

@@ -24,8 +24,8 @@ import psycopg
 import pytest
 import requests
 
-from citizens import new_address
 from conftest import running_app
+from helpers import new_address, token_for
 from kmzb.auth import tokens
 from kmzb.service import csv_safety, wms_proxy
 from kmzb.settings import Settings
@@ -77,14 +77,6 @@ def app(db_url: str, server: Settings, wms: str, tmp_path_factory) -> Iterator[s
     extra = {"KMZB_WMS_URL": f"{wms}/ows/", "KMZB_BURST_THRESHOLD": "100000"}
     with running_app(db_url, server, openapi, extra) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def token_for(settings: Settings):
-    def make(role: str, unit: str | None = None, institution: str | None = None) -> str:
-        return tokens.issue(settings, role, f"secure-{role}", unit=unit, institution=institution)
-
-    return make
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -141,7 +133,7 @@ def police_details(app: str, token: str, ref: str) -> dict:
 # --- 1. police notes are internal unless marked public ----------------------------------
 
 
-def test_a_note_is_internal_unless_marked_public(app: str, db_url: str, token_for) -> None:
+def test_a_note_is_internal_unless_marked_public(app: str, db_url: str) -> None:
     officer = token_for("officer", "KMP-1261")
     ref = new_report(app)
     answer = review(
@@ -182,7 +174,7 @@ def test_a_note_is_internal_unless_marked_public(app: str, db_url: str, token_fo
     ],
 )
 def test_a_bad_note_flag_is_a_400_and_changes_nothing(
-    app: str, db_url: str, token_for, inputs: dict, field: str
+    app: str, db_url: str, inputs: dict, field: str
 ) -> None:
     ref = new_report(app)
     officer = token_for("officer", "KMP-1261")
@@ -320,7 +312,7 @@ def test_the_forwarded_query_keeps_only_the_allow_list() -> None:
     )
 
 
-def test_wms_still_serves_the_page_and_gis_clients(app: str, token_for) -> None:
+def test_wms_still_serves_the_page_and_gis_clients(app: str) -> None:
     # GetCapabilities, as the page and OWSLib ask it
     caps = wms_get(app, {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetCapabilities"})
     assert caps.status_code == 200 and "<WMS_Capabilities" in caps.text
@@ -416,7 +408,7 @@ def test_forwarded_to_must_be_an_institution_code_in_the_database(
     )
 
 
-def test_institutions_list_for_the_police(app: str, token_for) -> None:
+def test_institutions_list_for_the_police(app: str) -> None:
     assert requests.get(f"{app}/institutions", timeout=30).status_code == 401
     partner = token_for("partner", institution="ZDMK")
     assert (
@@ -462,7 +454,7 @@ def confirmed_report(app: str, officer: str) -> str:
     ],
 )
 def test_forwarding_to_an_unknown_or_foreign_institution_is_a_400(
-    app: str, db_url: str, token_for, forwarded_to: str | None, status: str, message: str
+    app: str, db_url: str, forwarded_to: str | None, status: str, message: str
 ) -> None:
     officer = token_for("officer", "KMP-1261")
     ref = confirmed_report(app, officer)
@@ -477,7 +469,7 @@ def test_forwarding_to_an_unknown_or_foreign_institution_is_a_400(
     assert row == ("confirmed", None, 3)
 
 
-def test_forwarded_reports_reach_the_partner_by_code(app: str, token_for) -> None:
+def test_forwarded_reports_reach_the_partner_by_code(app: str) -> None:
     officer = token_for("officer", "KMP-1261")
     ref = confirmed_report(app, officer)
     answer = review(app, officer, reference=ref, status="forwarded", version=3, forwarded_to="zdmk")
@@ -500,7 +492,7 @@ def test_forwarded_reports_reach_the_partner_by_code(app: str, token_for) -> Non
     assert "NIEZNANA" in unknown.json()["description"]
 
 
-def test_the_police_panel_forwards_by_code_and_keeps_notes_internal(app: str, token_for) -> None:
+def test_the_police_panel_forwards_by_code_and_keeps_notes_internal(app: str) -> None:
     """In the browser: the note checkbox is unticked, the forward field lists the codes
     the report's unit may forward to, and the review sends the chosen code."""
     from playwright.sync_api import expect, sync_playwright
@@ -563,7 +555,7 @@ def free_text_partner_token(settings: Settings) -> str:
 
 
 def test_a_token_naming_an_institution_by_free_text_is_refused(
-    app: str, wms: str, settings, token_for
+    app: str, wms: str, settings
 ) -> None:
     with pytest.raises(ValueError, match="institution code"):
         tokens.issue(settings, "partner", "p", institution="Zarząd Dróg Miasta Krakowa")
@@ -619,7 +611,7 @@ def download(app: str, token: str, ref: str) -> requests.Response:
     )
 
 
-def test_a_polish_attachment_name_downloads(app: str, token_for) -> None:
+def test_a_polish_attachment_name_downloads(app: str) -> None:
     officer = token_for("officer", "KMP-1261")
     ref = new_report(app, attachments=[{"name": "zdjęcie żółw.jpg", "content": b64(JPEG)}])
     got = download(app, officer, ref)
@@ -642,7 +634,7 @@ def test_a_polish_attachment_name_downloads(app: str, token_for) -> None:
 CRAFTED = 'a"; filename=evil.exe\r\nX-Injected: 1\r\n\r\n<script>;x\\y'
 
 
-def test_a_crafted_attachment_name_injects_nothing(app: str, db_url: str, token_for) -> None:
+def test_a_crafted_attachment_name_injects_nothing(app: str, db_url: str) -> None:
     """An old row (written before the submission refused control characters) with quotes,
     `;`, a backslash and CR LF: one Content-Disposition, two parameters, no new header."""
     officer = token_for("officer", "KMP-1261")

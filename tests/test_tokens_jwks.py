@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -14,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from helpers import issuer_token
 from kmzb.auth import tokens
 from kmzb.domain.errors import DomainError
-from kmzb.settings import Settings
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = KEY.private_bytes(
@@ -47,27 +46,11 @@ def jwks_url() -> Iterator[str]:
     server.shutdown()
 
 
-def _token(settings: Settings, kid: str = "issuer-1", key: bytes = PEM, **claims) -> str:
-    now = int(time.time())
-    body = {
-        "iss": "https://sso.policja.example",
-        "aud": settings.jwt_audience,
-        "sub": "jan",
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        "role": "officer",
-        "unit": "KMP-1261",
-        **claims,
-    }
-    return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
-
-
 def test_rs256_token_verified_against_the_jwks(settings, jwks_url) -> None:
     production = dataclasses.replace(
         settings, jwks_url=jwks_url, jwt_issuer="https://sso.policja.example"
     )
-    caller = tokens.verify(production, _token(settings))
+    caller = tokens.verify(production, issuer_token(PEM, settings.jwt_audience))
     assert (caller.role, caller.unit, caller.subject) == ("officer", "KMP-1261", "jan")
 
 
@@ -81,9 +64,9 @@ def test_a_key_not_in_the_jwks_is_refused(settings, jwks_url) -> None:
         serialization.NoEncryption(),
     )
     with pytest.raises(DomainError) as refused:
-        tokens.verify(production, _token(settings, key=other))
+        tokens.verify(production, issuer_token(other, settings.jwt_audience))
     assert refused.value.status == 401
     with pytest.raises(DomainError):
-        tokens.verify(production, _token(settings, kid="unknown-key"))
+        tokens.verify(production, issuer_token(PEM, settings.jwt_audience, kid="unknown-key"))
     with pytest.raises(DomainError):  # the local development key is not trusted then
         tokens.verify(production, tokens.issue(settings, "admin", "dev"))

@@ -21,8 +21,8 @@ import requests
 import yaml
 from owslib.wms import WebMapService
 
-from citizens import new_address
 from conftest import running_app
+from helpers import new_address
 from kmzb.auth import tokens
 from kmzb.settings import PROJECT_ROOT, Settings
 

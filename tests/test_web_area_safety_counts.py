@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import requests
 
-from citizens import new_address
+from helpers import new_address
 
 KRAKOW = {"lon": 19.9383, "lat": 50.0614}  # Rynek Główny: gmina 1261011, powiat 1261
 
