@@ -24,7 +24,7 @@ import pygeoapi
 import pytest
 import requests
 
-from citizens import new_address
+from helpers import new_address
 from kmzb.service import pygeoapi_adapter
 from kmzb.settings import Settings
 
