@@ -22,8 +22,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from citizens import new_address
 from conftest import TEST_DB, fresh_database, running_app
+from helpers import new_address
 from kmzb.auth import tokens
 from kmzb.db import connection, migrations
 from kmzb.loaders.police_units import load_police_units
