@@ -22,9 +22,8 @@ import requests
 from owslib.wms import WebMapService
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from citizens import new_address
 from conftest import free_port, running_app
-from kmzb.auth import tokens
+from helpers import new_address, token_for
 from kmzb.settings import PROJECT_ROOT, VAR_DIR, Settings
 
 CHROMIUM = os.environ.get("KMZB_CHROMIUM", "/usr/bin/chromium")
@@ -72,14 +71,6 @@ def browser() -> Iterator[Browser]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
-
-
-@pytest.fixture(scope="module")
-def token_for(settings: Settings):
-    def make(role: str, unit: str | None = None) -> str:
-        return tokens.issue(settings, role, f"web-test-{role}", unit=unit)
-
-    return make
 
 
 def new_page(browser: Browser, web: str, width: int = 1280, height: int = 860) -> Page:
@@ -162,9 +153,7 @@ def submit_report_in_page(page: Page, category: str, description: str = "") -> N
 # --- the whole story --------------------------------------------------------------------
 
 
-def test_story_report_find_confirm_and_see_it_on_the_public_map(
-    browser: Browser, web: str, token_for
-) -> None:
+def test_story_report_find_confirm_and_see_it_on_the_public_map(browser: Browser, web: str) -> None:
     citizen = new_page(browser, web)
     citizen.goto("/map/")
     expect(citizen.locator("h1")).to_contain_text("Krajowa Mapa Zagrożeń Bezpieczeństwa")
@@ -417,7 +406,7 @@ def test_area_summary_for_a_point_and_for_a_powiat(browser: Browser, web: str) -
 
 
 def test_police_panel_bad_token_overdue_and_conflict(
-    browser: Browser, web: str, db_url: str, token_for
+    browser: Browser, web: str, db_url: str
 ) -> None:
     # a report left in Nowe for five days, and one to fight over
     with psycopg.connect(db_url) as conn:
@@ -516,7 +505,7 @@ def test_keyboard_language_and_phone(browser: Browser, web: str) -> None:
 
 
 def test_wms_proxy_passes_authorization_and_survives_an_unreachable_wms(
-    browser: Browser, web: str, db_url: str, server: Settings, token_for, tmp_path: Path
+    browser: Browser, web: str, db_url: str, server: Settings, tmp_path: Path
 ) -> None:
     capabilities = {"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"}
     anonymous = requests.get(f"{web}/wms", params=capabilities, timeout=60)
