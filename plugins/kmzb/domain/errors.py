@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 
 # The rule everywhere (API, processes, WMS): no token or a bad one is 401 with this
 # challenge; a valid token whose role or unit may not do it is 403.
@@ -41,8 +42,12 @@ class DomainError(Exception):
     def message(self) -> dict[str, str]:
         return {"pl": self.pl, "en": self.en}
 
-    def body(self) -> dict:
-        answer: dict = {"code": self.code, "description": self.en, "message": self.message()}
+    def body(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "code": self.code,
+            "description": self.en,
+            "message": self.message(),
+        }
         if self.errors:
             answer["errors"] = [error.as_dict() for error in self.errors]
         return answer
