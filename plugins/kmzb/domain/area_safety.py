@@ -49,7 +49,7 @@ def bad_request(errors: list[FieldError]) -> DomainError:
     )
 
 
-def _number(data: dict, name: str, errors: list[FieldError]) -> float | None:
+def _number(data: dict[str, Any], name: str, errors: list[FieldError]) -> float | None:
     value = data.get(name)
     if value is None:
         return None
