@@ -63,7 +63,7 @@ def require_forwardable(conn: psycopg.Connection, unit: str, code: Any) -> str:
                 )
             ]
         )
-    return code
+    return str(code)  # a str: is_code checked it
 
 
 LIST = """
