@@ -22,6 +22,8 @@ this module only says how common each one is.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import psycopg
 
 from kmzb.domain import vocabulary
@@ -193,7 +195,7 @@ RETURNING (from_status IS NULL)
 """
 
 
-def _choices(weights: dict[str, tuple[int, list[str] | None]], kind: str) -> list[tuple]:
+def _choices(weights: Mapping[str, tuple[int, list[str] | None]], kind: str) -> list[tuple]:
     total = sum(weight for weight, _ in weights.values())
     rows, cumulative = [], 0.0
     for code, (weight, path) in weights.items():
