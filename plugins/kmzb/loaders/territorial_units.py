@@ -178,7 +178,7 @@ def stage_territorial_units(
         notes["gmina"].append(f"{len(missing)} in TERYT without a boundary, not loaded ({names})")
 
     powiaty = {unit.teryt for unit in staged if unit.level == "powiat"}
-    orphans = sorted({u.parent_teryt for u in staged if u.level == "gmina"} - powiaty)
+    orphans = sorted({str(u.parent_teryt) for u in staged if u.level == "gmina"} - powiaty)
     if orphans:
         raise LoadError(f"gminy refer to powiaty missing from the boundaries: {', '.join(orphans)}")
     return staged
@@ -257,7 +257,7 @@ def _write(
         FROM stage_units
         """
     )
-    repairs = dict(
+    repairs: dict[str, int] = dict(
         conn.execute(
             "SELECT level, count(*) FROM stage_geoms WHERE NOT ST_IsValid(raw) GROUP BY level"
         ).fetchall()
