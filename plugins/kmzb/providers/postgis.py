@@ -48,6 +48,7 @@ from pygeoapi.provider.base import (
 from pyproj import CRS
 from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, column
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
 
 from kmzb.db.pool import checked_pool
 from kmzb.providers import request_query
@@ -473,7 +474,7 @@ class PostGISProvider(BaseProvider):
         mapping = {}
         for name, c in self.columns.items():
             if c.json_type == "geometry":
-                kind = Geometry(srid=self.storage_srid)
+                kind: TypeEngine[Any] = Geometry(srid=self.storage_srid)
             elif c.json_format == "date":
                 kind = Date()
             elif c.json_format == "date-time":
@@ -500,7 +501,7 @@ class PostGISProvider(BaseProvider):
         stable storage order, synchronized scans being off)."""
         if not sortby:
             return sql.SQL("")
-        terms = []
+        terms: list[sql.Composable] = []
         for item in sortby or []:
             name = item["property"]
             if name not in self.columns:
@@ -512,7 +513,7 @@ class PostGISProvider(BaseProvider):
 
     # --- queries --------------------------------------------------------------------
 
-    def _run(self, statement: sql.Composable, params: dict, language: Any = None):
+    def _run(self, statement: sql.SQL | sql.Composed, params: dict, language: Any = None):
         try:
             with connection_pool(self.conninfo).connection() as conn:
                 lang = getattr(language, "language", None)
