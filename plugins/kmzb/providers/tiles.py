@@ -134,7 +134,7 @@ class PostGISTileProvider(BaseMVTProvider):
             return sql.SQL("{}::double precision AS {}").format(name, name)
         return name
 
-    def tile_statement(self, z: int) -> sql.Composable:
+    def tile_statement(self, z: int) -> sql.SQL | sql.Composed:
         columns = [c for c in self.columns if c.json_type != "geometry"]
         return sql.SQL(
             "WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env) "
@@ -166,7 +166,7 @@ class PostGISTileProvider(BaseMVTProvider):
 class ThreatTileProvider(PostGISTileProvider):
     """Public threats: grid cells below detail_zoom, the reports from it on."""
 
-    def tile_statement(self, z: int) -> sql.Composable:
+    def tile_statement(self, z: int) -> sql.SQL | sql.Composed:
         return sql.SQL(CELLS_TILE if z < self.detail_zoom else POINTS_TILE)
 
     def vector_layers(self) -> list[dict]:
