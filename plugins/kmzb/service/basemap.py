@@ -23,6 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from functools import cache
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,7 @@ def _bad_gateway(detail: str, detail_pl: str | None = None) -> Response:
         DomainError(
             pl=f"Serwer mapy podkładowej jest niedostępny ({detail_pl or detail}).",
             en=f"The basemap server is unreachable ({detail}).",
-            status=502,
+            status=HTTPStatus.BAD_GATEWAY,
             code="BadGateway",
         )
     )
@@ -223,7 +224,7 @@ def basemap_wms() -> Response:
     for name in PASSED_HEADERS:
         if name in upstream_headers:
             response.headers[name] = upstream_headers[name]
-    if status == 200 and response.mimetype.startswith("image/"):
+    if status == 200 and (response.mimetype or "").startswith("image/"):
         response.headers["Cache-Control"] = TILE_CACHE
     return response
 
