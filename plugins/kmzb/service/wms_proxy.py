@@ -28,6 +28,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from http import HTTPStatus
 
 from flask import Blueprint, Response, request
 
@@ -96,7 +97,7 @@ def _refused(names: list[str]) -> Response:
             "własnych stylów SLD. Użyj stylów z GetCapabilities (STYLES).",
             en=f"The parameter {listed} is not supported: this service neither fetches nor "
             "takes user SLD styles. Use the styles in GetCapabilities (STYLES).",
-            status=400,
+            status=HTTPStatus.BAD_REQUEST,
             code="InvalidParameterValue",
         )
     )
@@ -118,7 +119,7 @@ def _unreachable(detail: str, detail_pl: str | None = None) -> Response:
         DomainError(
             pl=f"Serwer map WMS jest niedostępny ({detail_pl or detail}).",
             en=f"The WMS map server is unreachable ({detail}).",
-            status=502,
+            status=HTTPStatus.BAD_GATEWAY,
             code="BadGateway",
         )
     )
@@ -144,7 +145,7 @@ def _not_supported(body: bytes) -> Response:
             f"REQUEST: GetCapabilities, GetMap, GetLegendGraphic albo GetFeatureInfo{said}.",
             en="This WMS operation is not supported: send SERVICE=WMS, VERSION=1.3.0 and "
             f"REQUEST: GetCapabilities, GetMap, GetLegendGraphic or GetFeatureInfo{said}.",
-            status=400,
+            status=HTTPStatus.BAD_REQUEST,
             code="OperationNotSupported",
         )
     )
