@@ -58,8 +58,8 @@ UNAVAILABLE_EN = (
 )
 
 
-def _unavailable_types() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = [psycopg.OperationalError, ProviderConnectionError]
+def _unavailable_types() -> tuple[type[Exception], ...]:
+    found: list[type[Exception]] = [psycopg.OperationalError, ProviderConnectionError]
     try:
         from sqlalchemy import exc as sa_exc
 
