@@ -186,7 +186,7 @@ def as_openapi30_schema(schema: Any) -> Any:
         return [as_openapi30_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    result = {}
+    result: dict[str, Any] = {}
     for key, value in schema.items():
         if key in DROPPED_KEYWORDS:
             continue
@@ -267,7 +267,7 @@ ERROR_SCHEMA = {
     },
 }
 REFERENCE_SCHEMA = {"type": "string", "pattern": "^[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}$"}
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _error(description: str) -> dict:
@@ -602,7 +602,7 @@ def execute_body(metadata: dict) -> dict:
     }
 
 
-def describe(document: dict, processes: dict[str, dict], our: dict) -> dict:
+def describe(document: dict, processes: dict, our: dict) -> dict:
     """Add our routes, the bearer scheme and each process's execute body to the document."""
     components = document.setdefault("components", {})
     components.setdefault("schemas", {})["kmzb.exception"] = ERROR_SCHEMA
