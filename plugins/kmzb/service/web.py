@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, Response, redirect, request, send_from_directory
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from kmzb.db.pool import get_pool
 from kmzb.domain import places
@@ -34,7 +35,7 @@ def _not_built() -> Response:
 
 
 @web.get("/map")
-def map_redirect() -> Response:
+def map_redirect() -> WerkzeugResponse:
     return redirect("/map/", code=308)
 
 
