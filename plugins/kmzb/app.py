@@ -14,9 +14,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import yaml
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 from kmzb.db import connection
 from kmzb.errors import UnsupportedPygeoapi
@@ -105,7 +108,7 @@ def refuse_to_start(error: Exception) -> NoReturn:
     raise SystemExit(APP_LOAD_ERROR)
 
 
-def create_app():
+def create_app() -> Flask:
     try:
         prepare_environment()
         from kmzb.service import pygeoapi_adapter
