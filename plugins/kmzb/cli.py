@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,7 +23,7 @@ def _settings(ctx: click.Context) -> Settings:
 def _fail_cleanly(func: Callable) -> Callable:
     """Errors meant for a person are printed as one line, with exit status 1."""
 
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except KmzbError as exc:
@@ -148,7 +149,7 @@ def load_territorial_units_cmd(ctx: click.Context, data_dir: Path | None) -> Non
 @click.option("--data-dir", type=click.Path(path_type=Path), help="folder of the real data")
 @click.pass_context
 @_fail_cleanly
-def load_police_units_cmd(ctx: click.Context, csv_path: Path | None, data_dir: Path | None):
+def load_police_units_cmd(ctx: click.Context, csv_path: Path | None, data_dir: Path | None) -> None:
     """Police units with their areas derived from powiaty (load units first)."""
     from kmzb.loaders.police_units import load_police_units
 
