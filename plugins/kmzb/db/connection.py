@@ -16,6 +16,7 @@ operator gives their URLs (KMZB_API_DATABASE_URL, KMZB_WMS_DATABASE_URL).
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -89,7 +90,7 @@ def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
 
-def connect(url: str, **kwargs) -> psycopg.Connection:
+def connect(url: str, **kwargs: Any) -> psycopg.Connection:
     try:
         return psycopg.connect(url, **kwargs)
     except psycopg.OperationalError as exc:
