@@ -32,7 +32,9 @@ _pool: ConnectionPool | None = None
 _lock = threading.Lock()
 
 
-def checked_pool(conninfo: str, *, name: str, max_size: int, kwargs: dict | None = None):
+def checked_pool(
+    conninfo: str, *, name: str, max_size: int, kwargs: dict | None = None
+) -> ConnectionPool:
     """A pool that checks each connection before lending it and waits at most
     CONNECTION_WAIT_SECONDS for one; closed at exit."""
     pool = ConnectionPool(
