@@ -147,7 +147,9 @@ def upsert_counts(rows: Iterable[tuple[bool]], total: int, table: str) -> TableS
     return TableSummary(table, inserted, updated, total - len(flags))
 
 
-def run_in_transaction(url: str, work: Callable[[psycopg.Connection], list[TableSummary]]):
+def run_in_transaction(
+    url: str, work: Callable[[psycopg.Connection], list[TableSummary]]
+) -> list[TableSummary]:
     """Run a loader's writes in one transaction: a failure leaves the database as it was."""
     try:
         with psycopg.connect(url) as conn:
