@@ -109,7 +109,9 @@ def read_population(path: Path) -> dict[tuple[str, int], tuple[int, int, int]]:
     return population
 
 
-def read_crime(path: Path, population: dict[tuple[str, int], tuple[int, int, int]]):
+def read_crime(
+    path: Path, population: dict[tuple[str, int], tuple[int, int, int]]
+) -> list[StatisticsRow]:
     rows: list[StatisticsRow] = []
     seen: set[tuple[str, int]] = set()
     for number, row in enumerate(read_csv(path, CRIME_COLUMNS), start=2):
@@ -190,7 +192,12 @@ def _check_units_exist(conn: psycopg.Connection, codes: set[str], what: str) -> 
         )
 
 
-def _write(conn, population, crime, progress: Progress) -> list[TableSummary]:
+def _write(
+    conn: psycopg.Connection,
+    population: dict[tuple[str, int], tuple[int, int, int]],
+    crime: list[StatisticsRow],
+    progress: Progress,
+) -> list[TableSummary]:
     _check_units_exist(conn, {code for code, _ in population}, "the population file")
     _check_units_exist(conn, {row.teryt for row in crime}, "the crime file")
     for statement in STAGE.split(";"):
