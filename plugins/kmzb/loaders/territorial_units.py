@@ -76,7 +76,9 @@ def _teryt_register(path: Path) -> dict[str, dict[str, str]]:
     return register
 
 
-def _powiat_codes_from_gminy(powiaty: list[dict], gminy: list[dict], notes) -> list[str]:
+def _powiat_codes_from_gminy(
+    powiaty: list[dict], gminy: list[dict], notes: dict[str, list[str]]
+) -> list[str]:
     """Each powiat's code, checked against the gminy that lie in it.
 
     A gmina's TERYT starts with its powiat's code, so the gminy inside a powiat
@@ -231,8 +233,11 @@ WHERE s.level = 'powiat' AND s.teryt = m.own
 
 
 def _write(
-    conn: psycopg.Connection, staged: list[StagedTerritorialUnit], notes, progress: Progress
-):
+    conn: psycopg.Connection,
+    staged: list[StagedTerritorialUnit],
+    notes: dict[str, list[str]],
+    progress: Progress,
+) -> list[TableSummary]:
     conn.execute(STAGE_DDL)
     with conn.cursor().copy(
         "COPY stage_units (teryt, level, name, parent_teryt, gmina_type, geojson) FROM STDIN"
