@@ -141,7 +141,7 @@ class ReviewThreatProcessor(BaseProcessor):
     def __init__(self, processor_def: dict) -> None:
         super().__init__(processor_def, current_metadata())
 
-    def execute(self, data: dict, outputs=None):
+    def execute(self, data: dict, outputs: Any = None) -> tuple[str, Any]:
         with get_pool().connection() as conn:
             answer = review.change_status(conn, current_caller.get(), data)
         return "application/json", answer
