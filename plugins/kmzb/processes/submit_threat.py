@@ -187,7 +187,7 @@ class SubmitThreatProcessor(BaseProcessor):
     def __init__(self, processor_def: dict) -> None:
         super().__init__(processor_def, current_metadata())
 
-    def execute(self, data: dict, outputs=None):
+    def execute(self, data: dict, outputs: Any = None) -> tuple[str, Any]:
         # pygeoapi hands a process only its inputs: the header is read from the request
         key = idempotency.parse_key(
             request.headers.get(idempotency.HEADER) if has_request_context() else None
