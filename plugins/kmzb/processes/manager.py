@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from typing import Any
 
 import psycopg
 from pygeoapi.process.base import ProcessorExecuteError
@@ -45,13 +46,13 @@ class DomainAwareManager(DummyManager):
 
     def execute_process(
         self,
-        process_id,
-        data_dict,
-        execution_mode=None,
-        requested_outputs=None,
-        subscriber=None,
-        requested_response="raw",
-    ):
+        process_id: str,
+        data_dict: dict,
+        execution_mode: Any = None,
+        requested_outputs: dict | None = None,
+        subscriber: Any = None,
+        requested_response: Any = "raw",
+    ) -> tuple[None, str, Any, str, None]:
         processor = self.get_processor(process_id)
         try:
             mime_type, outputs = processor.execute(data_dict, outputs=requested_outputs)
