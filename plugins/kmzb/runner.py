@@ -140,7 +140,7 @@ def run_all(settings: Settings) -> None:
         settings, settings.basemap_wms_port, QGIS_BASEMAP_PROJECT_FILE, "offline basemap"
     )
 
-    def stop(*_args) -> None:
+    def stop(*_args: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
