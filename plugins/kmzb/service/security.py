@@ -147,7 +147,7 @@ def install(app: Flask, settings: Settings) -> None:
         return error_response(error)
 
     @app.errorhandler(HTTPStatus.NOT_FOUND)
-    def no_such_route(_error) -> Response:
+    def no_such_route(_error: Exception) -> Response:
         # Flask's router matched nothing (an id no route takes, a typo in a path):
         # the same bilingual JSON as every other refusal, not Werkzeug's English page
         return error_response(
@@ -160,7 +160,7 @@ def install(app: Flask, settings: Settings) -> None:
         )
 
     @app.errorhandler(HTTPStatus.METHOD_NOT_ALLOWED)
-    def method_not_allowed(error) -> Response:
+    def method_not_allowed(error: Exception) -> Response:
         # a route that takes other methods (GET on an execution): JSON, not Werkzeug's page
         answer = error_response(
             DomainError(
@@ -176,7 +176,7 @@ def install(app: Flask, settings: Settings) -> None:
         return answer
 
     @app.errorhandler(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-    def too_large(_error) -> Response:
+    def too_large(_error: Exception) -> Response:
         return error_response(
             DomainError(
                 pl="Żądanie jest za duże (najwyżej 3 załączniki po 5 MB). Nic nie zapisano.",
