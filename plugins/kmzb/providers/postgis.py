@@ -257,7 +257,7 @@ def _check_geometry(geometry: dict) -> None:
         )
 
 
-def _bbox_function_as_envelope(node):
+def _bbox_function_as_envelope(node: Any) -> Any:
     """pygeofilter's CQL2 text parser reads `BBOX(x1, y1, x2, y2)` as a function call."""
     from pygeofilter import ast, values
 
@@ -316,7 +316,7 @@ class PostGISProvider(BaseProvider):
     def _relation(self) -> sql.Composable:
         return sql.Identifier(self.schema, self.relation)
 
-    def _geometry_sql(self, crs_transform_spec) -> tuple[sql.Composable, int]:
+    def _geometry_sql(self, crs_transform_spec: Any) -> tuple[sql.Composable, int]:
         geom = sql.Identifier(self.geom_field)
         target = getattr(crs_transform_spec, "target_crs_uri", None)
         if not target:
@@ -332,7 +332,9 @@ class PostGISProvider(BaseProvider):
             digits,
         )
 
-    def _feature_sql(self, select_properties, skip_geometry, crs_transform_spec) -> sql.Composable:
+    def _feature_sql(
+        self, select_properties: list[str] | None, skip_geometry: bool, crs_transform_spec: Any
+    ) -> sql.Composable:
         names = [n for n, c in self.columns.items() if c.json_type != "geometry"]
         if select_properties:
             names = [n for n in names if n in select_properties]
@@ -353,7 +355,13 @@ class PostGISProvider(BaseProvider):
             "'properties', json_build_object({pairs}))"
         ).format(id=sql.Identifier(self.id_field), geometry=geometry, pairs=pairs)
 
-    def _where(self, bbox, datetime_, properties, filterq) -> tuple[sql.Composable, dict]:
+    def _where(
+        self,
+        bbox: list[float] | None,
+        datetime_: str | None,
+        properties: list[tuple[str, Any]] | None,
+        filterq: Any,
+    ) -> tuple[sql.Composable, dict]:
         clauses: list[sql.Composable] = []
         params: dict[str, Any] = {}
         if bbox and self.geom_field is None:
@@ -412,7 +420,7 @@ class PostGISProvider(BaseProvider):
         where = sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("TRUE")
         return where, params
 
-    def _check_attributes(self, node) -> None:
+    def _check_attributes(self, node: Any) -> None:
         """Every property a filter names must be a column (else a clear 400); geometry
         literals in CRS84 are given as EPSG:4326 (same lon/lat order in PostGIS),
         which the SQL backend can turn into an SRID."""
@@ -454,7 +462,7 @@ class PostGISProvider(BaseProvider):
         for child in getattr(node, "get_sub_nodes", lambda: [])() or []:
             self._check_attributes(child)
 
-    def _cql_sql(self, filterq) -> tuple[str, dict]:
+    def _cql_sql(self, filterq: Any) -> tuple[str, dict]:
         """pygeofilter's AST as SQL text with named bound parameters."""
         from pygeofilter.backends.sqlalchemy import to_filter
 
@@ -495,7 +503,7 @@ class PostGISProvider(BaseProvider):
         # from ours (k_*) and escape nothing else: the text holds no values.
         return str(compiled), dict(compiled.params)
 
-    def _order(self, sortby) -> sql.Composable:
+    def _order(self, sortby: list[dict[str, str]] | None) -> sql.Composable:
         """ORDER BY for sortby; none by default: sorting every match of a city-wide
         bbox to return its first page costs more than the page (pages still come in a
         stable storage order, synchronized scans being off)."""
@@ -513,7 +521,9 @@ class PostGISProvider(BaseProvider):
 
     # --- queries --------------------------------------------------------------------
 
-    def _run(self, statement: sql.SQL | sql.Composed, params: dict, language: Any = None):
+    def _run(
+        self, statement: sql.SQL | sql.Composed, params: dict, language: Any = None
+    ) -> Any:  # the statement's one row (each is an aggregate or a key lookup)
         try:
             with connection_pool(self.conninfo).connection() as conn:
                 lang = getattr(language, "language", None)
@@ -543,19 +553,19 @@ class PostGISProvider(BaseProvider):
 
     def query(
         self,
-        offset=0,
-        limit=10,
-        resulttype="results",
-        bbox=None,
-        datetime_=None,
-        properties=None,
-        sortby=None,
-        select_properties=None,
-        skip_geometry=False,
-        q=None,
-        filterq=None,
-        crs_transform_spec=None,
-        **kwargs,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: list[float] | None = None,
+        datetime_: str | None = None,
+        properties: list[tuple[str, Any]] | None = None,
+        sortby: list[dict[str, str]] | None = None,
+        select_properties: list[str] | None = None,
+        skip_geometry: bool = False,
+        q: str | None = None,
+        filterq: Any = None,
+        crs_transform_spec: Any = None,
+        **kwargs: Any,
     ) -> dict:
         for name, value in (("offset", offset), ("limit", limit)):
             if not 0 <= int(value) <= BIGINT_MAX:
@@ -594,7 +604,15 @@ class PostGISProvider(BaseProvider):
                 response["numberMatched"] = matched
         return response
 
-    def _count(self, relation, where, params, offset, returned, limit) -> int | None:
+    def _count(
+        self,
+        relation: sql.Composable,
+        where: sql.Composable,
+        params: dict,
+        offset: int,
+        returned: int,
+        limit: int,
+    ) -> int | None:
         """Exact numberMatched when it is at most count_limit; None (omitted) above."""
         if returned < limit:  # the last page tells the count for free
             return offset + returned
@@ -608,7 +626,7 @@ class PostGISProvider(BaseProvider):
         )
         return row[0] if row[0] <= self.count_limit else None
 
-    def get(self, identifier, crs_transform_spec=None, **kwargs) -> dict:
+    def get(self, identifier: Any, crs_transform_spec: Any = None, **kwargs: Any) -> dict:
         statement = sql.SQL("SELECT {feature} FROM {relation} WHERE {id}::text = %(k_id)s").format(
             feature=self._feature_sql(None, _skip_geometry_requested(), crs_transform_spec),
             relation=self._relation(),
