@@ -22,6 +22,8 @@ Web Mercator expression index.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg import sql
 from pygeoapi.models.provider.base import TileMatrixSetEnum
@@ -90,7 +92,7 @@ class PostGISTileProvider(BaseMVTProvider):
     def __repr__(self) -> str:
         return f"<PostGISTileProvider> {self.schema}.{self.table}"
 
-    def get_tiling_schemes(self):
+    def get_tiling_schemes(self) -> list[Any]:
         return [TileMatrixSetEnum.WEBMERCATORQUAD.value]
 
     def vector_layers(self) -> list[dict]:
@@ -101,14 +103,14 @@ class PostGISTileProvider(BaseMVTProvider):
 
     def get_vendor_metadata(
         self,
-        dataset,
-        server_url,
-        layer=None,
-        tileset=None,
-        title=None,
-        description=None,
-        keywords=None,
-        **kwargs,
+        dataset: str,
+        server_url: str,
+        layer: str | None = None,
+        tileset: str | None = None,
+        title: Any = None,
+        description: Any = None,
+        keywords: Any = None,
+        **kwargs: Any,
     ) -> dict:
         """TileJSON 3.0 (`?f=tilejson`), which pygeoapi 0.24's MVT provider lacks (a 500)."""
         zoom = (self.options or {}).get("zoom") or {}
@@ -150,7 +152,15 @@ class PostGISTileProvider(BaseMVTProvider):
             relation=sql.Identifier(self.schema, self.table),
         )
 
-    def get_tiles(self, layer="default", tileset=None, z=None, y=None, x=None, format_=None):
+    def get_tiles(
+        self,
+        layer: str = "default",
+        tileset: str | None = None,
+        z: Any = None,
+        y: Any = None,
+        x: Any = None,
+        format_: str | None = None,
+    ) -> bytes | None:
         z, y, x = map(int, [z, y, x])
         schemes = [s for s in self.get_tiling_schemes() if s.tileMatrixSet == tileset]
         if not schemes or not self.is_in_limits(schemes[0], z, x, y):
