@@ -140,7 +140,7 @@ def _replace(path: str, name: str, make: Callable[[Callable], Callable]) -> None
 
 def _identity_bbox_transform() -> None:
     def make(transform: Callable) -> Callable:
-        def transform_bbox(bbox, from_crs, to_crs, always_xy=False):
+        def transform_bbox(bbox: list, from_crs: Any, to_crs: Any, always_xy: bool = False) -> Any:
             if str(from_crs) == str(to_crs):
                 return bbox
             return transform(bbox, from_crs, to_crs, always_xy)
@@ -152,7 +152,7 @@ def _identity_bbox_transform() -> None:
 
 def _plugin_locale() -> None:
     def make(original: Callable) -> Callable:
-        def get_plugin_locale(config: dict, requested_locale: Any):
+        def get_plugin_locale(config: dict, requested_locale: Any) -> Any:
             return original(config, plugin_locale.accepted_languages(requested_locale))
 
         return get_plugin_locale
@@ -162,7 +162,9 @@ def _plugin_locale() -> None:
 
 def _tilematrixset_templates() -> None:
     def make(render: Callable) -> Callable:
-        def render_j2_template(config: dict, tpl_config: dict, template: Any, *args, **kwargs):
+        def render_j2_template(
+            config: dict, tpl_config: dict, template: Any, *args: Any, **kwargs: Any
+        ) -> str:
             return render(
                 config, pages.templates_config(config, tpl_config), template, *args, **kwargs
             )
@@ -174,7 +176,14 @@ def _tilematrixset_templates() -> None:
 
 def _error_answers() -> None:
     def make(_original: Callable) -> Callable:
-        def get_exception(self, status, headers, format_, code, description):
+        def get_exception(
+            self: Any,
+            status: int,
+            headers: dict,
+            format_: str | None,
+            code: str,
+            description: str,
+        ) -> tuple[dict, int, str]:
             return error_answer(self, status, headers, format_, code, description)
 
         return get_exception
@@ -321,7 +330,9 @@ def pygeoapi_polish(description: str, status: int) -> str:
     return POLISH_BY_STATUS.get(int(status), "Błędne zapytanie")
 
 
-def error_of(handled: BaseException | None, status: int, code: str, description: str):
+def error_of(
+    handled: BaseException | None, status: int, code: str, description: str
+) -> tuple[DomainError, BaseException | None]:
     """The DomainError to answer with, and the database fault behind it (or None)."""
     from kmzb.processes.manager import DomainProcessError
 
