@@ -216,7 +216,9 @@ GMINA_TYPES = {
 }
 
 
-def _coordinate(args: dict[str, str], name: str, low: float, high: float) -> tuple[float, list]:
+def _coordinate(
+    args: dict[str, str], name: str, low: float, high: float
+) -> tuple[float, list[FieldError]]:
     raw = (args.get(name) or "").strip()
     try:
         value = float(raw)
