@@ -157,7 +157,7 @@ class Register:
         self.gminy = conn.execute(
             "SELECT teryt, name, gmina_type FROM kmzb.territorial_units WHERE level = 'gmina'"
         ).fetchall()
-        self.powiaty = dict(
+        self.powiaty: dict[str, str] = dict(
             conn.execute(
                 "SELECT teryt, name FROM kmzb.territorial_units WHERE level = 'powiat'"
             ).fetchall()
