@@ -35,6 +35,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
@@ -211,7 +212,7 @@ def _boolean(name: str, value: str) -> None:
         )
 
 
-def _json_depth(value) -> int:
+def _json_depth(value: Any) -> int:
     depth, level = 0, [value]
     while level:
         depth += 1
@@ -255,7 +256,7 @@ def _cql2_json(raw: bytes) -> bytes:
     return json.dumps(_bbox_literals_as_polygons(document)).encode("utf-8")
 
 
-def _bbox_literals_as_polygons(node):
+def _bbox_literals_as_polygons(node: Any) -> Any:
     """CQL2-JSON as pygeofilter 0.3 reads it right.
 
     `{"bbox": [minx, miny, maxx, maxy]}` becomes the polygon it stands for
