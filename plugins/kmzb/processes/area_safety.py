@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pygeoapi.process.base import BaseProcessor
 
 from kmzb.db.pool import get_pool
@@ -75,7 +77,7 @@ class AreaSafetyProcessor(BaseProcessor):
     def __init__(self, processor_def: dict) -> None:
         super().__init__(processor_def, PROCESS_METADATA)
 
-    def execute(self, data: dict, outputs=None):
+    def execute(self, data: dict, outputs: Any = None) -> tuple[str, Any]:
         with get_pool().connection() as conn:
             answer = area_safety.summarize(conn, data)
         return "application/json", answer
