@@ -8,11 +8,17 @@ qgis_mapserver), so the caller of the request in hand is kept on the plugin.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from qgis.core import Qgis, QgsMessageLog
 from qgis.server import QgsAccessControlFilter, QgsServerException, QgsServerFilter
 
 from . import rules, tokens
 from .tokens import ANONYMOUS, Caller, TokenError, caller_from_header
+
+if TYPE_CHECKING:  # annotations only: QGIS's own Python evaluates none of them
+    from qgis.core import QgsFeature, QgsMapLayer
+    from qgis.server import QgsRequestHandler, QgsServerInterface
 
 LOG_TAG = "kmzb_access"
 ACCESS_CONTROL_PRIORITY = 100
@@ -20,7 +26,7 @@ FILTER_PRIORITY = 100
 
 
 class KmzbAccessPlugin:
-    def __init__(self, server_iface) -> None:
+    def __init__(self, server_iface: QgsServerInterface) -> None:
         self.caller: Caller = ANONYMOUS
         # the token settings are read once, when QGIS Server loads the plugin
         self.token_config = tokens.configuration()
@@ -31,7 +37,7 @@ class KmzbAccessPlugin:
         QgsMessageLog.logMessage("KMZB access control loaded", LOG_TAG, Qgis.Info)
 
 
-def _authorization_header(handler) -> str | None:
+def _authorization_header(handler: QgsRequestHandler) -> str | None:
     for name in ("Authorization", "authorization", "AUTHORIZATION"):
         value = handler.requestHeader(name)
         if value:
@@ -45,7 +51,7 @@ def _authorization_header(handler) -> str | None:
 class CallerFilter(QgsServerFilter):
     """Who is asking: anonymous, or the holder of a valid token; else a 401 answer."""
 
-    def __init__(self, server_iface, plugin: KmzbAccessPlugin) -> None:
+    def __init__(self, server_iface: QgsServerInterface, plugin: KmzbAccessPlugin) -> None:
         super().__init__(server_iface)
         self.plugin = plugin
 
@@ -70,7 +76,7 @@ class CallerFilter(QgsServerFilter):
         finally:
             self.plugin.caller = ANONYMOUS
 
-    def _translate_refusal(self, handler) -> None:
+    def _translate_refusal(self, handler: QgsRequestHandler) -> None:
         """QGIS Server refuses a hidden layer with a 403 in English only ("You are not
         allowed to access to the layer: ..."). Say it in Polish and English, and as the
         API does: 401 with a challenge when no token was sent, 403 for a valid token
@@ -90,35 +96,39 @@ class CallerFilter(QgsServerFilter):
 
 
 class AccessControl(QgsAccessControlFilter):
-    def __init__(self, server_iface, plugin: KmzbAccessPlugin) -> None:
+    def __init__(self, server_iface: QgsServerInterface, plugin: KmzbAccessPlugin) -> None:
         super().__init__(server_iface)
         self.plugin = plugin
 
     @staticmethod
-    def _access(layer) -> str | None:
+    def _access(layer: QgsMapLayer) -> str | None:
         value = layer.customProperty(rules.ACCESS_PROPERTY)
         return str(value) if value else None
 
-    def layerPermissions(self, layer):  # noqa: N802 (QGIS API)
+    def layerPermissions(  # noqa: N802 (QGIS API)
+        self, layer: QgsMapLayer
+    ) -> QgsAccessControlFilter.LayerPermissions:
         permissions = QgsAccessControlFilter.LayerPermissions()
         permissions.canRead = rules.may_read(self._access(layer), self.plugin.caller)
         # the map is read-only through QGIS Server: reports are written by the API
         permissions.canInsert = permissions.canUpdate = permissions.canDelete = False
         return permissions
 
-    def layerFilterSubsetString(self, layer) -> str:  # noqa: N802 (QGIS API)
+    def layerFilterSubsetString(self, layer: QgsMapLayer) -> str:  # noqa: N802 (QGIS API)
         return rules.subset_string(self._access(layer), self.plugin.caller)
 
-    def layerFilterExpression(self, layer) -> str:  # noqa: N802 (QGIS API)
+    def layerFilterExpression(self, layer: QgsMapLayer) -> str:  # noqa: N802 (QGIS API)
         return ""
 
-    def authorizedLayerAttributes(self, layer, attributes):  # noqa: N802 (QGIS API)
+    def authorizedLayerAttributes(  # noqa: N802 (QGIS API)
+        self, layer: QgsMapLayer, attributes: list[str]
+    ) -> list[str]:
         hidden = layer.customProperty(rules.HIDDEN_PROPERTY)
         return rules.visible_attributes(
             self._access(layer), str(hidden) if hidden else None, self.plugin.caller, attributes
         )
 
-    def allowToEdit(self, layer, feature) -> bool:  # noqa: N802 (QGIS API)
+    def allowToEdit(self, layer: QgsMapLayer, feature: QgsFeature) -> bool:  # noqa: N802 (QGIS API)
         return False
 
     def cacheKey(self) -> str:  # noqa: N802 (QGIS API)
