@@ -25,6 +25,18 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names for annotations only: qgis is imported where QGIS's Python runs us
+    from qgis.core import (
+        QgsApplication,
+        QgsGraduatedSymbolRenderer,
+        QgsMarkerSymbol,
+        QgsProject,
+        QgsRectangle,
+        QgsRuleBasedRenderer,
+        QgsVectorLayer,
+    )
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "qgis_projects" / "kmzb_public.qgs"
@@ -69,7 +81,7 @@ def parse_args(description: str = __doc__, output: Path = DEFAULT_OUTPUT) -> arg
     return parser.parse_args()
 
 
-def start_qgis():
+def start_qgis() -> QgsApplication:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["QT_HASH_SEED"] = "0"  # attributes in a stable order: the file diffs like code
     from qgis.core import QgsApplication
@@ -88,7 +100,7 @@ def uri(view: str, geometry: str, srid: int = 2180) -> str:
     )
 
 
-def vector_layer(view: str, geometry: str, title: str, srid: int = 2180):
+def vector_layer(view: str, geometry: str, title: str, srid: int = 2180) -> QgsVectorLayer:
     from qgis.core import QgsVectorLayer
 
     layer = QgsVectorLayer(uri(view, geometry, srid), title, "postgres")
@@ -103,7 +115,7 @@ def vector_layer(view: str, geometry: str, title: str, srid: int = 2180):
     return layer
 
 
-def poland_extent(srid: int):
+def poland_extent(srid: int) -> QgsRectangle:
     from qgis.core import (
         QgsCoordinateReferenceSystem,
         QgsCoordinateTransform,
@@ -122,7 +134,9 @@ def poland_extent(srid: int):
     return transform.transformBoundingBox(extent)
 
 
-def publish(layer, short_name: str, abstract: str, hidden_fields: tuple[str, ...] = ()) -> None:
+def publish(
+    layer: QgsVectorLayer, short_name: str, abstract: str, hidden_fields: tuple[str, ...] = ()
+) -> None:
     """WMS/WFS name and abstract. The access plugin never lists the key `fid`, a
     personal field or the layer's `kmzb/hidden_fields` in GetFeatureInfo or WFS
     (QGIS 3.22's Python cannot set the fields' HideFromWms flags)."""
@@ -145,7 +159,7 @@ def glyph_colour_expression() -> str:
     return f"CASE {cases} ELSE '#222222' END"
 
 
-def status_symbol(status: str):
+def status_symbol(status: str) -> QgsMarkerSymbol:
     from qgis.core import QgsMarkerSymbol, QgsSimpleMarkerSymbolLayer, QgsUnitTypes
     from qgis.PyQt.QtGui import QColor
 
@@ -162,7 +176,7 @@ def status_symbol(status: str):
     return symbol
 
 
-def category_symbol(category: str):
+def category_symbol(category: str) -> QgsMarkerSymbol:
     from qgis.core import QgsMarkerSymbol, QgsProperty, QgsSvgMarkerSymbolLayer, QgsSymbolLayer
     from qgis.PyQt.QtGui import QColor
 
@@ -178,7 +192,7 @@ def category_symbol(category: str):
     return symbol
 
 
-def threat_renderer(categories: list[tuple[str, str]], statuses: list[str]):
+def threat_renderer(categories: list[tuple[str, str]], statuses: list[str]) -> QgsRuleBasedRenderer:
     """Two rule groups drawn for every report: a disc in the status colour, then the
     category pictogram on it. The legend shows both keys."""
     from qgis.core import QgsRuleBasedRenderer
@@ -205,7 +219,7 @@ def threat_renderer(categories: list[tuple[str, str]], statuses: list[str]):
     return QgsRuleBasedRenderer(root)
 
 
-def threat_layer(categories: list[tuple[str, str]]):
+def threat_layer(categories: list[tuple[str, str]]) -> QgsVectorLayer:
     from qgis.core import QgsMapLayer
 
     layer = vector_layer("wms_threats", "Point", "Zgłoszone zagrożenia")
@@ -225,7 +239,7 @@ def threat_layer(categories: list[tuple[str, str]]):
     return layer
 
 
-def police_layer(categories: list[tuple[str, str, bool]]):
+def police_layer(categories: list[tuple[str, str, bool]]) -> QgsVectorLayer:
     layer = vector_layer("wms_unit_reports", "Point", "Zgłoszenia niepubliczne jednostki")
     everything = [(code, name) for code, name, _shown in categories]
     layer.setRenderer(threat_renderer(everything, list(STATUS_STYLE)))
@@ -256,7 +270,7 @@ def grid_zoom_scales() -> list[tuple[int, float, float]]:
     return levels
 
 
-def grid_layer():
+def grid_layer() -> QgsVectorLayer:
     from qgis.core import (
         QgsMarkerSymbol,
         QgsProperty,
@@ -313,7 +327,7 @@ def grid_layer():
 # --- statistics ----------------------------------------------------------------------
 
 
-def rate_breaks(conn_layer) -> list[float]:
+def rate_breaks(conn_layer: QgsVectorLayer) -> list[float]:
     """Class limits from the powiat rates of the last five years: sextiles rounded to 10."""
     values = sorted(
         f["total_per_10k"]
@@ -331,7 +345,7 @@ def rate_breaks(conn_layer) -> list[float]:
     return breaks
 
 
-def choropleth_renderer(breaks: list[float]):
+def choropleth_renderer(breaks: list[float]) -> QgsGraduatedSymbolRenderer:
     from qgis.core import (
         QgsClassificationRange,
         QgsFillSymbol,
@@ -363,7 +377,9 @@ def choropleth_renderer(breaks: list[float]):
     return renderer
 
 
-def rates_layer(level: str, title: str, short_name: str, breaks: list[float], years):
+def rates_layer(
+    level: str, title: str, short_name: str, breaks: list[float], years: list[int]
+) -> QgsVectorLayer:
     from qgis.core import QgsMapLayerServerProperties
 
     layer = vector_layer("wms_crime_rates", "MultiPolygon", title)
@@ -387,7 +403,16 @@ def rates_layer(level: str, title: str, short_name: str, breaks: list[float], ye
 # --- boundaries ----------------------------------------------------------------------
 
 
-def boundary_layer(view, title, short_name, width, colour, max_scale, label_max_scale, size):
+def boundary_layer(
+    view: str,
+    title: str,
+    short_name: str,
+    width: float,
+    colour: str,
+    max_scale: float,
+    label_max_scale: float,
+    size: float,
+) -> QgsVectorLayer:
     from qgis.core import (
         QgsFillSymbol,
         QgsPalLayerSettings,
@@ -439,7 +464,7 @@ def boundary_layer(view, title, short_name, width, colour, max_scale, label_max_
 # --- the project ---------------------------------------------------------------------
 
 
-def reference_table(view: str):
+def reference_table(view: str) -> QgsVectorLayer:
     """A view without geometry, read through the map's service."""
     from qgis.core import QgsVectorLayer
 
@@ -491,7 +516,7 @@ def categories_from_database() -> list[tuple[str, str, bool]]:
     return [(code, name, shown) for _order, code, name, shown, _stem in rows]
 
 
-def set_service_metadata(project) -> None:
+def set_service_metadata(project: QgsProject) -> None:
     from qgis.core import QgsProjectMetadata
 
     entries = {
@@ -542,7 +567,7 @@ def set_service_metadata(project) -> None:
     project.setMetadata(metadata)
 
 
-def set_wfs(project, layers) -> None:
+def set_wfs(project: QgsProject, layers: list[QgsVectorLayer]) -> None:
     """WFS publishes the public threats and boundaries (attributes as in GetFeatureInfo)."""
     ids = [layer.id() for layer in layers]
     project.writeEntry("WFSLayers", "/", ids)
@@ -647,7 +672,7 @@ def build(output: Path) -> str:
     return project_text(project, output, "build_qgis_project")
 
 
-def project_text(project, output: Path, tool: str) -> str:
+def project_text(project: QgsProject, output: Path, tool: str) -> str:
     """The project as its file holds it: written to a temporary file, with stable
     layer ids (QGIS makes them from a timestamp; it ignores ids of 10 characters or
     fewer: kmzb_layer_ and the WMS short name) and normalised."""
