@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names for annotations only: qgis is imported where QGIS's Python runs us
+    from qgis.core import QgsProject, QgsTextFormat, QgsVectorLayer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -66,7 +70,9 @@ BOUNDARIES = [
 ]
 
 
-def text_format(size: float, colour: str, bold: bool = False, italic: bool = False):
+def text_format(
+    size: float, colour: str, bold: bool = False, italic: bool = False
+) -> QgsTextFormat:
     from qgis.core import QgsTextBufferSettings, QgsTextFormat
     from qgis.PyQt.QtGui import QColor, QFont
 
@@ -85,7 +91,7 @@ def text_format(size: float, colour: str, bold: bool = False, italic: bool = Fal
     return text
 
 
-def country_layer():
+def country_layer() -> QgsVectorLayer:
     from qgis.core import QgsFillSymbol, QgsSingleSymbolRenderer
 
     layer = public.vector_layer("wms_basemap_country", "MultiPolygon", "Polska")
@@ -97,7 +103,17 @@ def country_layer():
     return layer
 
 
-def boundary_layer(view, title, short_name, width, colour, dashed, max_scale, names, size):
+def boundary_layer(
+    view: str,
+    title: str,
+    short_name: str,
+    width: float,
+    colour: str,
+    dashed: bool,
+    max_scale: float,
+    names: float,
+    size: float,
+) -> QgsVectorLayer:
     from qgis.core import (
         QgsFillSymbol,
         QgsPalLayerSettings,
@@ -135,7 +151,7 @@ def boundary_layer(view, title, short_name, width, colour, dashed, max_scale, na
     return layer
 
 
-def places_layer():
+def places_layer() -> QgsVectorLayer:
     from qgis.core import (
         QgsMarkerSymbol,
         QgsPalLayerSettings,
@@ -191,7 +207,7 @@ def places_layer():
     return layer
 
 
-def set_service_metadata(project) -> None:
+def set_service_metadata(project: QgsProject) -> None:
     from qgis.core import QgsProjectMetadata
 
     entries = {
