@@ -291,7 +291,7 @@ def officer_token(settings) -> str:
 
 
 def submit(api: str, **inputs) -> dict:
-    from citizens import new_address
+    from helpers import new_address
 
     answer = requests.post(
         f"{api}/processes/submit-threat/execution",
