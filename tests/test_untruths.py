@@ -22,8 +22,7 @@ import yaml
 from owslib.wms import WebMapService
 
 from conftest import running_app
-from helpers import new_address
-from kmzb.auth import tokens
+from helpers import new_address, token_for
 from kmzb.settings import PROJECT_ROOT, Settings
 
 KRAKOW = {"lon": 19.9383, "lat": 50.0614}  # KMP-1261
@@ -43,12 +42,8 @@ def app(db_url: str, server: Settings, wms: str, tmp_path_factory) -> Iterator[s
         yield base
 
 
-def token(settings: Settings, role: str, unit: str | None = None, **claims) -> str:
-    return tokens.issue(settings, role, f"untruths-{role}", unit=unit, **claims)
-
-
 def forged(settings: Settings) -> str:
-    head, payload, signature = token(settings, "admin").split(".")
+    head, payload, signature = token_for("admin").split(".")
     return f"{head}.{payload}.{signature[::-1]}"
 
 
@@ -135,8 +130,8 @@ WMS_POLICE_LAYER = {
 def _wrong_token(settings: Settings, wrong: tuple[str, ...]) -> str:
     role = wrong[0]
     if role == "partner":
-        return token(settings, "partner", institution=PARTNER_INSTITUTION)
-    return token(settings, role, wrong[1])
+        return token_for("partner", institution=PARTNER_INSTITUTION)
+    return token_for(role, wrong[1])
 
 
 def _call(app: str, method: str, path: str, body, headers: dict, ref: str) -> requests.Response:
@@ -182,14 +177,12 @@ def test_protected_routes_401_without_or_with_a_bad_token_403_for_a_wrong_role(
 
 def test_the_allowed_token_still_passes(app: str, settings: Settings, reference: str) -> None:
     """The rule refuses only what it should: the right role and unit get 200."""
-    officer = {"Authorization": f"Bearer {token(settings, 'officer', UNIT)}"}
+    officer = {"Authorization": f"Bearer {token_for('officer', UNIT)}"}
     assert requests.get(f"{app}/police/reports/{reference}", headers=officer, timeout=60).ok
     assert requests.get(f"{app}/police/queue", headers=officer, timeout=60).ok
-    partner = {
-        "Authorization": f"Bearer {token(settings, 'partner', institution=PARTNER_INSTITUTION)}"
-    }
+    partner = {"Authorization": f"Bearer {token_for('partner', institution=PARTNER_INSTITUTION)}"}
     assert requests.get(f"{app}/partner/forwarded", headers=partner, timeout=60).ok
-    admin = {"Authorization": f"Bearer {token(settings, 'admin')}"}
+    admin = {"Authorization": f"Bearer {token_for('admin')}"}
     assert requests.get(f"{app}/admin/access-log", headers=admin, timeout=60).ok
 
 
@@ -202,7 +195,7 @@ def test_wms_police_layer_401_or_403_in_polish_and_english(
     headers = {
         "none": {},
         "bad": {"Authorization": f"Bearer {forged(settings)}"},
-        "wrong-role": {"Authorization": f"Bearer {token(settings, 'partner', institution='ZDMK')}"},
+        "wrong-role": {"Authorization": f"Bearer {token_for('partner', institution='ZDMK')}"},
     }[case]
     answer = requests.get(url, params=WMS_POLICE_LAYER, headers=headers, timeout=60)
     expected = 403 if case == "wrong-role" else 401
@@ -234,7 +227,7 @@ def test_wms_police_layer_401_or_403_in_polish_and_english(
 
 
 def test_wms_police_token_still_draws_the_layer(app: str, settings: Settings) -> None:
-    officer = {"Authorization": f"Bearer {token(settings, 'officer', UNIT)}"}
+    officer = {"Authorization": f"Bearer {token_for('officer', UNIT)}"}
     answer = requests.get(f"{app}/wms", params=WMS_POLICE_LAYER, headers=officer, timeout=60)
     assert answer.status_code == 200 and answer.headers["Content-Type"] == "image/png"
 
@@ -297,7 +290,7 @@ def test_bilingual_answers_say_pl_en(app: str, settings: Settings, reference: st
         timeout=60,
     )
     assert refused.status_code == 400 and refused.headers["Content-Language"] == "pl, en"
-    officer = {"Authorization": f"Bearer {token(settings, 'officer', UNIT)}"}
+    officer = {"Authorization": f"Bearer {token_for('officer', UNIT)}"}
     queue = requests.get(f"{app}/police/queue", headers=officer, timeout=60)
     assert queue.headers["Content-Language"] == "pl, en"
 
@@ -323,7 +316,7 @@ def test_read_errors_say_what_is_true(app: str, settings: Settings) -> None:
     _says_nothing_of_storing(malformed)
     assert malformed.json()["errors"][0]["field"] == "reference"
 
-    officer = {"Authorization": f"Bearer {token(settings, 'officer', UNIT)}"}
+    officer = {"Authorization": f"Bearer {token_for('officer', UNIT)}"}
     for query in ("from=notadate", "status=nosuch", "limit=x", "held=maybe"):
         answer = requests.get(f"{app}/police/queue?{query}", headers=officer, timeout=60)
         assert answer.status_code == 400, (query, answer.text)
@@ -332,7 +325,7 @@ def test_read_errors_say_what_is_true(app: str, settings: Settings) -> None:
     assert unknown.status_code == 404
     _says_nothing_of_storing(unknown)
 
-    admin = {"Authorization": f"Bearer {token(settings, 'admin')}"}
+    admin = {"Authorization": f"Bearer {token_for('admin')}"}
     log = requests.get(f"{app}/admin/access-log?from=yesterday", headers=admin, timeout=60)
     assert log.status_code == 400
     _says_nothing_of_storing(log)
