@@ -19,9 +19,9 @@ import pytest
 import requests
 from owslib.wms import WebMapService
 
+from helpers import token_for
 from kmzb.auth import tokens
 from kmzb.db import aggregates
-from kmzb.settings import Settings
 
 # Kraków's centre in EPSG:2180 (easting, northing), 4 km square: 7.8125 m a pixel
 # at 512 px, about 1:28,000, where reports are drawn one by one.
@@ -212,10 +212,6 @@ def placed(db_url: str) -> Iterator[dict[str, Placed]]:
     with psycopg.connect(db_url) as conn:
         conn.execute("DELETE FROM kmzb.reports WHERE public_ref LIKE 'WMST-%'")
     aggregates.refresh(db_url)
-
-
-def token(settings: Settings, role: str, unit: str | None = None, ttl: int = 600) -> str:
-    return tokens.issue(settings, role, "wms-test", unit=unit, ttl_seconds=ttl)
 
 
 def bearer(value: str) -> dict[str, str]:
@@ -488,7 +484,7 @@ def test_police_token_shows_the_units_non_public_reports(
     assert refused.status_code == 401 and refused.headers["Content-Type"] != "image/png"
     assert refused.headers["WWW-Authenticate"] == 'Bearer realm="kmzb"'
 
-    officer = client(wms, bearer(token(settings, "officer", UNIT)))
+    officer = client(wms, bearer(token_for("officer", UNIT)))
     assert "zgloszenia_jednostki" in officer.contents
     rows = get_map(officer, ["zgloszenia_jednostki"])
     assert count_near(rows, placed["prank"].pixel, colours["joke_or_mistake"]) >= 12
@@ -503,10 +499,10 @@ def test_police_token_shows_the_units_non_public_reports(
     assert REPORTER_HASH not in json.dumps(info) and "reporter_hash" not in json.dumps(info)
 
     # a coordinator of the voivodeship reaches the unit; another unit's officer does not
-    coordinator = client(wms, bearer(token(settings, "coordinator", "KWP-12")))
+    coordinator = client(wms, bearer(token_for("coordinator", "KWP-12")))
     rows = get_map(coordinator, ["zgloszenia_jednostki"])
     assert count_near(rows, placed["prank"].pixel, colours["joke_or_mistake"]) >= 12
-    elsewhere = client(wms, bearer(token(settings, "officer", OTHER_UNIT)))
+    elsewhere = client(wms, bearer(token_for("officer", OTHER_UNIT)))
     rows = get_map(elsewhere, ["zgloszenia_jednostki"])
     assert all(row[i] == 0 for row in rows for i in range(3, len(row), 4))
     # a partner's valid token sees the public map only
@@ -530,9 +526,9 @@ def test_police_token_shows_the_units_non_public_reports(
 )
 def test_bad_token_is_401(wms: str, settings, header: str) -> None:
     if header == "expired":
-        header = f"Bearer {token(settings, 'officer', UNIT, ttl=-3600)}"
+        header = f"Bearer {token_for('officer', UNIT, ttl_seconds=-3600)}"
     elif header == "forged":
-        good = token(settings, "officer", UNIT)
+        good = token_for("officer", UNIT)
         head, payload, signature = good.split(".")
         header = f"Bearer {head}.{payload}.{signature[::-1]}"
     for request in ("GetCapabilities", "GetMap"):
