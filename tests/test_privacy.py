@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from conftest import TEST_DB, fresh_database, running_app
-from kmzb.auth import tokens
+from helpers import token_for
 from kmzb.db import connection, migrations
 from kmzb.domain import reporters
 from kmzb.loaders.all import load_all
@@ -228,10 +228,6 @@ def test_the_trigger_allows_only_clearing_an_expired_hash(api: str, db_url: str)
     assert stored(db_url, old)["hash"] is not None and stored(db_url, fresh)["hash"] is not None
 
 
-def police_token(settings: Settings, unit: str) -> str:
-    return tokens.issue(settings, "officer", f"test-officer@{unit}", unit=unit)
-
-
 def test_kmzb_purge_clears_expired_hashes_and_keeps_versions_and_the_limit(
     api: str, db_url: str, settings: Settings
 ) -> None:
@@ -267,7 +263,9 @@ def test_kmzb_purge_clears_expired_hashes_and_keeps_versions_and_the_limit(
     review = requests.post(
         f"{api}/processes/review-threat/execution",
         json={"inputs": {"reference": old, "status": "verification", "version": 1}},
-        headers={"Authorization": f"Bearer {police_token(settings, unit)}"},
+        headers={
+            "Authorization": f"Bearer {token_for('officer', unit, subject=f'test-officer@{unit}')}"
+        },
         timeout=60,
     )
     assert review.status_code == 200, review.text
