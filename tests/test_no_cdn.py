@@ -154,9 +154,13 @@ def test_the_web_client(browser: Browser, site: str) -> None:
     wait_for(visit, "#wms-status[data-state='up']")
     settle(visit.page)
     assert visit.page.locator("#map canvas").count() >= 1
-    # the legend's swatches keep their colours (classes now, not style attributes)
-    swatch = visit.page.locator("#legend .sym.status-new")
-    assert swatch.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(31, 95, 191)"
+    # the legend's swatches keep their colours under the CSP (SVG attributes, no inline
+    # style): the computed fill is the vocabulary's colour for the status
+    vocabulary = requests.get(f"{site}/vocabulary", timeout=30).json()
+    colour = next(s["colour"] for s in vocabulary["statuses"] if s["code"] == "new")
+    rgb = "rgb({}, {}, {})".format(*(int(colour[i : i + 2], 16) for i in (1, 3, 5)))
+    swatch = visit.page.locator("#legend li.status[data-status='new'] svg circle")
+    assert swatch.evaluate("e => getComputedStyle(e).fill") == rgb
     assert_nothing_from_outside(visit, site)
 
 
