@@ -13,6 +13,7 @@ DEB_PACKAGES=(
   chromium                      # the browser of the web client's tests
   python3-jwt python3-cryptography  # the QGIS Server plugin verifies tokens (QGIS's Python)
   nginx-light spawn-fcgi multiwatch  # the shipped nginx rules and FastCGI QGIS Server, tested
+  mosquitto mosquitto-clients   # the MQTT broker of the alerts (OGC API Publish-Subscribe)
 )
 
 missing=()
