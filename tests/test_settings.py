@@ -76,6 +76,10 @@ BAD = [
     ("KMZB_BURST_THRESHOLD", "-5", "KMZB_BURST_THRESHOLD must be at least 0, not '-5'"),
     ("KMZB_BURST_THRESHOLD", "1e3", "KMZB_BURST_THRESHOLD must be a whole number, not '1e3'"),
     ("KMZB_REPORTER_HASH_RETENTION_HOURS", "2d", "KMZB_REPORTER_HASH_RETENTION_HOURS must be a"),
+    ("KMZB_MQTT_PORT", "70000", "KMZB_MQTT_PORT must be at most 65535, not '70000'"),
+    ("KMZB_MQTT_URL", f"tcp://kmzb-publisher:{SECRET}@broker", "KMZB_MQTT_URL must be an mqtt://"),
+    ("KMZB_MQTT_PUBLIC_URL", "https://mqtt.example.pl", "KMZB_MQTT_PUBLIC_URL must be an mqtt://"),
+    ("KMZB_MQTT_PASSWORD", "krótkie", "KMZB_MQTT_PASSWORD must be at least 8 characters"),
 ]
 
 
@@ -144,6 +148,7 @@ def test_values_are_typed_and_empty_means_the_default(settings_env: pytest.Monke
     settings_env.setenv("KMZB_REPORTER_SALT", SECRET)  # the old name of KMZB_REPORTER_KEY
     settings_env.setenv("KMZB_DAILY_REPORT_LIMIT", "")  # empty: the default
     settings_env.setenv("KMZB_WEB_DIR", "/srv/kmzb/web")
+    settings_env.setenv("KMZB_MQTT_PORT", "1884")
     read = reload_settings()
     assert read.api_port == 5050
     assert read.production
@@ -156,6 +161,8 @@ def test_values_are_typed_and_empty_means_the_default(settings_env: pytest.Monke
     assert read.web_dir == Path("/srv/kmzb/web")
     assert read.jwt_issuer == "kmzb-dev" and read.jwt_audience == "kmzb"
     assert read.embedded and read.db_name == "kmzb" and read.embedded_port == 5433
+    assert read.mqtt_url == "mqtt://kmzb-publisher@127.0.0.1:1884" and read.local_broker
+    assert read.mqtt_public_url == "mqtt://127.0.0.1:1884" and read.mqtt_password is None
     assert "KMZB_JWT_ISSUER" not in read.given and "KMZB_API_PORT" in read.given
     assert "KMZB_DAILY_REPORT_LIMIT" not in read.given
 

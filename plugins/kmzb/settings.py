@@ -44,6 +44,8 @@ DEFAULT_DB_NAME = "kmzb"
 DEFAULT_WMS_PORT = 5001
 DEFAULT_API_PORT = 5000
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
+DEFAULT_MQTT_PORT = 1883
+MQTT_PUBLISHER_USER = "kmzb-publisher"  # the only broker user that may publish
 DEV_JWT_ISSUER = "kmzb-dev"
 DEFAULT_JWT_AUDIENCE = "kmzb"
 MIN_REPORTER_KEY_CHARS = 32
@@ -135,6 +137,8 @@ SECRET_VARIABLES = frozenset(
         "DATABASE_URL",
         "KMZB_API_DATABASE_URL",
         "KMZB_WMS_DATABASE_URL",
+        "KMZB_MQTT_URL",
+        "KMZB_MQTT_PASSWORD",
     }
 )
 
@@ -165,6 +169,19 @@ def _postgres_url(value: str | None) -> str | None:
         raise ValueError("must be a postgresql:// URL (malformed port)") from None
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError("must be a postgresql:// URL")
+    return value
+
+
+def _mqtt_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ValueError("must be an mqtt:// or mqtts:// URL (malformed port)") from None
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError("must be an mqtt:// or mqtts:// URL with a host")
     return value
 
 
@@ -213,6 +230,10 @@ class Environment(BaseSettings):
     reporter_hash_retention_hours: WholeNumber = Field(
         48, ge=1, validation_alias="KMZB_REPORTER_HASH_RETENTION_HOURS"
     )
+    mqtt_port: Port = Field(DEFAULT_MQTT_PORT, validation_alias="KMZB_MQTT_PORT")
+    mqtt_url: str | None = Field(None, validation_alias="KMZB_MQTT_URL")
+    mqtt_public_url: str | None = Field(None, validation_alias="KMZB_MQTT_PUBLIC_URL")
+    mqtt_password: str | None = Field(None, min_length=8, validation_alias="KMZB_MQTT_PASSWORD")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -231,6 +252,11 @@ class Environment(BaseSettings):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return _http_url(value)
+
+    @field_validator("mqtt_url", "mqtt_public_url")
+    @classmethod
+    def _mqtt(cls, value: str | None) -> str | None:
+        return _mqtt_url(value)
 
     @field_validator("db_name")
     @classmethod
@@ -289,6 +315,14 @@ class Settings:
     burst_threshold: int
     # The reporter's hash lives only as long as the daily limit needs it.
     reporter_hash_retention_hours: int
+    # Alerts: the MQTT broker. mqtt_url is the publisher's (credentials in it, or the
+    # user kmzb-publisher with mqtt_password); mqtt_public_url the subscribe-only one
+    # advertised to clients. KMZB_MQTT_URL unset: `kmzb run` starts a local Mosquitto.
+    mqtt_port: int = DEFAULT_MQTT_PORT
+    mqtt_url: str = f"mqtt://{MQTT_PUBLISHER_USER}@127.0.0.1:{DEFAULT_MQTT_PORT}"
+    mqtt_public_url: str = f"mqtt://127.0.0.1:{DEFAULT_MQTT_PORT}"
+    # None: the one generated into var/mqtt/ (development); never in a repr
+    mqtt_password: str | None = field(default=None, repr=False)
     web_dir: Path = WEB_DIST_DIR  # the built web client served at /map/ (KMZB_WEB_DIR)
     home: Path = HOME
     var_dir: Path = VAR_DIR
@@ -306,6 +340,11 @@ class Settings:
     @property
     def tls(self) -> bool:
         return self.public_url.startswith("https://")
+
+    @property
+    def local_broker(self) -> bool:
+        """No KMZB_MQTT_URL: the broker is the local Mosquitto `kmzb run` starts."""
+        return "KMZB_MQTT_URL" not in self.given
 
 
 def _variable(field_name: str | int) -> str:
@@ -344,6 +383,8 @@ def _describe(error: Any, raw: dict[str, str]) -> str:
         what = f"must be at most {_plain(ctx['le'])}"
     elif kind == "less_than":
         what = f"must be less than {_plain(ctx['lt'])}"
+    elif kind == "string_too_short" and int(ctx.get("min_length", 1)) > 1:
+        what = f"must be at least {ctx['min_length']} characters"
     elif kind == "string_too_short":
         what = "must not be empty"
     elif kind == "value_error":
@@ -397,6 +438,11 @@ def read_environment() -> Settings:
             "basemap_wms_url": values.basemap_wms_url or f"http://127.0.0.1:{basemap_port}/ows/",
             "basemaps_file": values.basemaps_file or BASEMAPS_FILE,
             "web_dir": values.web_dir or WEB_DIST_DIR,
+            "mqtt_url": values.mqtt_url
+            or f"mqtt://{MQTT_PUBLISHER_USER}@127.0.0.1:{values.mqtt_port}",
+            "mqtt_public_url": (
+                values.mqtt_public_url or f"mqtt://127.0.0.1:{values.mqtt_port}"
+            ).rstrip("/"),
             "home": HOME,
             "var_dir": VAR_DIR,
             "given": given,
@@ -485,6 +531,7 @@ PYGEOAPI_PLACEHOLDERS = (
     "PYGEOAPI_KMZB_DB_PASSWORD",
     "PYGEOAPI_KMZB_HOME",
     "PYGEOAPI_KMZB_PUBLIC_URL",
+    "PYGEOAPI_KMZB_MQTT_URL",
 )
 
 
@@ -501,4 +548,5 @@ def pygeoapi_environment(url: str, settings: Settings | None = None) -> dict[str
         "PYGEOAPI_KMZB_DB_PASSWORD": unquote(parts.password or ""),
         "PYGEOAPI_KMZB_HOME": str(settings.home),
         "PYGEOAPI_KMZB_PUBLIC_URL": settings.public_url,
+        "PYGEOAPI_KMZB_MQTT_URL": settings.mqtt_public_url,
     }
