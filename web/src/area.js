@@ -1,10 +1,11 @@
 // "Czy w mojej okolicy jest bezpiecznie?": process area-safety for a point and radius
 // or a gmina/powiat; threats by category over 30/90/365 days and a chart of crime
 // rates over the years against the national average.
-import { execute, errorText } from './api.js';
+import { execute, getJson, errorText } from './api.js';
 import { t, currentLang, onLangChange } from './i18n.js';
 import { escapeHtml, showMarker, fitBox, centerLonLat } from './map.js';
 import { categoryName } from './vocabulary.js';
+import { showFollow, topicFor, areaFeedUrl } from './follow.js';
 
 let point = null;
 let unit = null;
@@ -19,17 +20,46 @@ function describePlace() {
   else el.textContent = point ? t('location_set', { lat: point.lat.toFixed(5), lon: point.lon.toFixed(5) }) : t('area_none');
 }
 
+// "Obserwuj ten obszar": the chosen gmina or powiat, or the gmina holding the point
+let followed = 0;
+function followUnit(teryt, name) {
+  const level = teryt.length === 7 ? 'gmina' : 'powiat';
+  showFollow('area-follow', {
+    kind: 'area', feed: areaFeedUrl({ [level]: teryt }), topic: topicFor(teryt), label: `${name} (TERYT ${teryt}).`,
+  });
+}
+
+async function updateFollow() {
+  const ask = ++followed;
+  if (mode() === 'unit') {
+    if (unit && /^(\d{4}|\d{7})$/.test(unit.teryt)) followUnit(unit.teryt, unit.name);
+    else showFollow('area-follow', null);
+    return;
+  }
+  if (!point) { showFollow('area-follow', null); return; }
+  try {
+    const answer = await getJson(`/places/reverse?${new URLSearchParams({ lon: String(point.lon), lat: String(point.lat) })}`);
+    if (ask !== followed) return;
+    if (answer.gmina) followUnit(answer.gmina.teryt, `gmina ${answer.gmina.name}, ${answer.gmina.powiat.name}`);
+    else showFollow('area-follow', null);
+  } catch {
+    if (ask === followed) showFollow('area-follow', null);
+  }
+}
+
 export function setAreaPoint(lon, lat) {
   point = { lon: Number(lon.toFixed(6)), lat: Number(lat.toFixed(6)) };
   document.querySelector('input[name="area-mode"][value="point"]').checked = true;
   showMarker(point.lon, point.lat, Number(document.getElementById('area-radius').value));
   describePlace();
+  updateFollow();
 }
 
 export function setAreaUnit(result) {
   unit = { teryt: result.teryt, name: result.name };
   document.querySelector('input[name="area-mode"][value="unit"]').checked = true;
   describePlace();
+  updateFollow();
 }
 
 function chart(crime) {
@@ -89,7 +119,7 @@ export function setupArea() {
     setAreaPoint(lon, lat);
   });
   document.getElementById('area-radius').addEventListener('change', () => { if (point) setAreaPoint(point.lon, point.lat); });
-  form.querySelectorAll('input[name="area-mode"]').forEach((r) => r.addEventListener('change', describePlace));
+  form.querySelectorAll('input[name="area-mode"]').forEach((r) => r.addEventListener('change', () => { describePlace(); updateFollow(); }));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const error = document.getElementById('area-error');

@@ -4,6 +4,7 @@ import { t, pick, currentLang, formatDate, onLangChange } from './i18n.js';
 import { escapeHtml, zoomTo, showMarker } from './map.js';
 import { limitPattern, onVocabulary } from './vocabulary.js';
 import { historyNames } from './history.js';
+import { showFollow, reportFeedUrl } from './follow.js';
 
 let last = null;
 
@@ -29,7 +30,11 @@ function render(report) {
       <ol class="history">${history}</ol>
       <button type="button" id="check-map">${escapeHtml(t('show_on_map'))}</button>
       <p class="help" id="check-map-note" role="status"></p>
-    </div>`;
+    </div>
+    <div id="check-follow"></div>`;
+  showFollow('check-follow', {
+    kind: 'report', feed: reportFeedUrl(report.reference), label: report.reference, note: t('follow_report_note'),
+  });
   document.getElementById('check-map').addEventListener('click', async () => {
     const note = document.getElementById('check-map-note');
     try {

@@ -12,6 +12,7 @@ import { setupReport, setReportPoint } from './report.js';
 import { setupCheck, checkReference } from './check.js';
 import { setupArea, setAreaPoint, setAreaUnit } from './area.js';
 import { setupPolice } from './police.js';
+import { setupFollow } from './follow.js';
 import { setupBasemaps, useBasemap, currentBasemap, wmtsSource } from './basemap.js';
 import {
   loadVocabulary, onVocabulary, publicCategories, categoryName,
@@ -97,6 +98,7 @@ function start() {
   setupCheck();
   setupArea();
   setupPolice();
+  setupFollow();
   onPlaceChosen((result) => {
     if (active === 'report') setReportPoint(result.lon, result.lat);
     else if (active === 'area') {

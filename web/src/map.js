@@ -387,6 +387,11 @@ export function fitBox(box) {
   map.getView().fit(transformExtent(box, 'EPSG:4326', 'EPSG:3857'), { padding: [30, 30, 30, 30], duration: 250, maxZoom: 15 });
 }
 export function centerLonLat() { return toLonLat(map.getView().getCenter()); }
+// the map's view as [minLon, minLat, maxLon, maxLat] (CRS84)
+export function viewBoxLonLat() {
+  const view = map.getView();
+  return transformExtent(view.calculateExtent(map.getSize()), view.getProjection(), 'EPSG:4326');
+}
 
 // --- QGIS Server WMS, through /wms -----------------------------------------
 // QGIS Server's project (qgis_projects/kmzb_public.qgs) also draws the threats, for WMS
