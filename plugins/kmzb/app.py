@@ -21,8 +21,11 @@ import yaml
 if TYPE_CHECKING:
     from flask import Flask
 
+    from kmzb.domain.vocabulary import Vocabulary
+
 from kmzb.db import connection
 from kmzb.errors import UnsupportedPygeoapi
+from kmzb.service import asyncapi as asyncapi_document
 from kmzb.service import openapi as openapi_document
 from kmzb.service import query_checks, result_type
 from kmzb.settings import (
@@ -35,6 +38,7 @@ from kmzb.settings import (
 )
 
 OPENAPI_FILE = VAR_DIR / "pygeoapi-openapi.yml"
+ASYNCAPI_NAME = "pygeoapi-asyncapi.yml"  # next to the OpenAPI document
 
 
 def write_openapi(config: Path = CONFIG_FILE, target: Path = OPENAPI_FILE) -> Path:
@@ -71,6 +75,7 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYGEOAPI_OPENAPI", str(OPENAPI_FILE))
     openapi = Path(os.environ["PYGEOAPI_OPENAPI"])
     config = Path(os.environ["PYGEOAPI_CONFIG"])
+    os.environ.setdefault("PYGEOAPI_ASYNCAPI", str(openapi.with_name(ASYNCAPI_NAME)))
     sources = (
         config,
         Path(__file__),
@@ -81,20 +86,24 @@ def prepare_environment() -> None:
     # the document also holds the vocabulary (process enums, status codes): a migration
     # that changes it must rebuild the document as an edit of these files does
     stamp = openapi.with_suffix(".vocabulary")
-    tag = current_vocabulary_tag(url)
+    vocabulary = current_vocabulary(url)
+    tag = vocabulary.etag
+    # the AsyncAPI document (/asyncapi): small, written at each start (the broker's
+    # public URL and the categories are in it)
+    asyncapi_document.write(config, Path(os.environ["PYGEOAPI_ASYNCAPI"]), vocabulary)
     stale = not openapi.exists() or not stamp.exists() or stamp.read_text() != tag
     if stale or openapi.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         write_openapi(config, openapi)
         stamp.write_text(tag)
 
 
-def current_vocabulary_tag(url: str) -> str:
+def current_vocabulary(url: str) -> Vocabulary:
     import psycopg
 
     from kmzb.domain import vocabulary
 
     with psycopg.connect(url, connect_timeout=10) as conn:
-        return vocabulary.read(conn).etag
+        return vocabulary.read(conn)
 
 
 # gunicorn stops, instead of booting workers again and again, when a worker exits with
@@ -118,6 +127,7 @@ def create_app() -> Flask:
         refuse_to_start(error)
     from kmzb.service import conformance, faults, security
     from kmzb.service.basemap import basemap
+    from kmzb.service.feeds import feeds
     from kmzb.service.routes import routes
     from kmzb.service.web import web
     from kmzb.service.wms_proxy import wms
@@ -126,7 +136,7 @@ def create_app() -> Flask:
     faults.install(app)  # database faults: 503 + Retry-After; reads retried; quiet 4xx logs
     query_checks.install(app)  # collection and tile parameters: 4xx, never a 500
     conformance.install(app)  # GeoJSON as application/geo+json
-    for blueprint in (routes, web, wms, basemap):
+    for blueprint in (routes, web, wms, basemap, feeds):
         app.register_blueprint(blueprint)
     return app
 

@@ -22,7 +22,14 @@ here, each change a `Patch` written for pygeoapi 0.24.0:
   status, per-field errors, headers, the emergency notice on submissions);
 - csv-formatter: `f=csv` through kmzb.service.csv_safety.SafeCSVFormatter;
 - conformance-classes: /conformance lists what the service does
-  (kmzb.service.conformance.FEATURE_CLASSES).
+  (kmzb.service.conformance.FEATURE_CLASSES);
+- pubsub-advertise-only: the `pubsub:` broker is advertised (landing page hub link,
+  /asyncapi) but pygeoapi never connects or publishes to it: its MQTT client would
+  connect and publish every process execution's result (a review's answer) under
+  `<channel>/processes/...`. Our AdvertisedBroker takes its place; KMZB publishes
+  through kmzb.alerts_publisher only, and the API works with the broker down;
+- pubsub-collection-links: the collections that have alerts (kmzb.service.asyncapi.
+  COLLECTION_TOPICS) carry a link to the broker with its topic as `channel`.
 
 `check()` runs before anything is patched: the pygeoapi version must be one in
 SUPPORTED_VERSIONS and the source of every function a patch depends on must
@@ -51,7 +58,15 @@ from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from kmzb.domain.errors import DomainError
 from kmzb.errors import UnsupportedPygeoapi
 from kmzb.providers import request_query
-from kmzb.service import conformance, csv_safety, faults, pages, plugin_locale, result_type
+from kmzb.service import (
+    asyncapi,
+    conformance,
+    csv_safety,
+    faults,
+    pages,
+    plugin_locale,
+    result_type,
+)
 from kmzb.service.query_checks import POLISH
 from kmzb.service.responses import BILINGUAL, as_refusal, error_body
 
@@ -74,6 +89,11 @@ FINGERPRINTS = {
     "pygeoapi.api.processes:execute_process": "6a6167efb302bb8d",
     "pygeoapi.formatter.csv_:CSVFormatter": "27321cc30204daef",
     "pygeoapi.api:conformance": "a1ea3978615c1369",
+    "pygeoapi.api:API.__init__": "dc64a180ff6299e0",
+    "pygeoapi.api.pubsub:publish_message": "3e2c3431e1a29017",
+    "pygeoapi.pubsub.base:BasePubSubClient": "28488419c789b4a2",
+    "pygeoapi.api.itemtypes:manage_collection_item": "bbaddb4976aee7bf",
+    "pygeoapi.api.collection:gen_collection": "6af623218612990c",
 }
 
 # pygeoapi's refusals outside the collections, in Polish (query_checks has those)
@@ -207,6 +227,72 @@ def _conformance_classes() -> None:
     itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = conformance.FEATURE_CLASSES
 
 
+class AdvertisedBroker:
+    """pygeoapi's `pubsub` client for a broker it only advertises: the URL (without
+    credentials), channel and name its landing page and /asyncapi show, and no
+    connection. `connect` and `pub` do nothing, so pygeoapi's publish_message (after
+    each process execution, each transaction) sends nothing anywhere."""
+
+    def __init__(self, publisher_def: dict) -> None:
+        from pygeoapi.pubsub.base import BasePubSubClient
+
+        self.base = BasePubSubClient(publisher_def)  # pygeoapi's parsing, no socket
+        self.type = "mqtt"
+        self.name = "MQTT"
+        self.broker = self.base.broker
+        self.broker_url = self.base.broker_url
+        self.broker_safe_url = self.base.broker_safe_url
+        self.hidden = self.base.hidden
+        self.channel = self.base.channel
+        self.client_id = self.base.client_id
+
+    def connect(self) -> None:
+        LOGGER.debug("pubsub: pygeoapi does not connect to %s", self.broker_safe_url)
+
+    def pub(self, channel: str, message: str, qos: int = 1) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<AdvertisedBroker> {self.broker_safe_url}"
+
+
+ADVERTISED_BROKER = f"{__name__}.AdvertisedBroker"
+
+
+def _pubsub_advertise_only() -> None:
+    from pygeoapi.plugin import PLUGINS
+
+    for name in list(PLUGINS["pubsub"]):
+        PLUGINS["pubsub"][name] = ADVERTISED_BROKER
+
+
+def _pubsub_collection_links() -> None:
+    def make(original: Callable) -> Callable:
+        def gen_collection(api: Any, request: Any, dataset: str, locale_: Any) -> dict:
+            collection = original(api, request, dataset, locale_)
+            client = api.pubsub_client
+            if client is not None and not client.hidden:
+                link = asyncapi.collection_link(dataset, client.broker_safe_url, str(locale_))
+                if link is not None:
+                    collection.setdefault("links", []).append(link)
+            return collection
+
+        return gen_collection
+
+    _replace("pygeoapi.api:gen_collection", "pubsub-collection-links", make)
+
+
+def check_pubsub_client(api: Any) -> None:
+    """Refuse to start if pygeoapi's API object got a pubsub client that connects."""
+    client = getattr(api, "pubsub_client", None)
+    if client is not None and not isinstance(client, AdvertisedBroker):
+        raise UnsupportedPygeoapi(
+            f"patch pubsub-advertise-only: pygeoapi's pubsub client is {type(client).__name__}"
+            ", which would connect to the broker; the patch must be applied before "
+            "pygeoapi.flask_app is imported"
+        )
+
+
 def _request_hooks() -> None:
     """Request hooks, not patches of pygeoapi: installed by `install` on our app."""
 
@@ -251,6 +337,24 @@ PATCHES = (
         "pygeoapi.api.itemtypes:CONFORMANCE_CLASSES_FEATURES",
         ("pygeoapi.api:conformance",),
         _conformance_classes,
+    ),
+    Patch(
+        "pubsub-advertise-only",
+        "pygeoapi.plugin:PLUGINS",
+        (
+            "pygeoapi.api:API.__init__",
+            "pygeoapi.api.pubsub:publish_message",
+            "pygeoapi.pubsub.base:BasePubSubClient",
+            "pygeoapi.api.processes:execute_process",
+            "pygeoapi.api.itemtypes:manage_collection_item",
+        ),
+        _pubsub_advertise_only,
+    ),
+    Patch(
+        "pubsub-collection-links",
+        "pygeoapi.api:gen_collection",
+        ("pygeoapi.api.collection:gen_collection",),
+        _pubsub_collection_links,
     ),
     Patch(
         "result-type-alias",
@@ -393,8 +497,10 @@ def create_flask_app() -> Flask:
     """Our Flask app with pygeoapi's blueprint (and its admin one, if configured) mounted:
     pygeoapi's static files at /static, its strict_slashes rule, its JSON settings, CORS
     if configured. pygeoapi.flask_app still builds its own APP on import; it is not used."""
+    _pubsub_advertise_only()  # before pygeoapi's API object loads its pubsub client
     from pygeoapi import flask_app as upstream
 
+    check_pubsub_client(upstream.api_)
     server = upstream.CONFIG["server"]
     static = upstream.STATIC_FOLDER
     if not os.path.isabs(static):
