@@ -92,13 +92,29 @@ class Anchors(HTMLParser):
         super().__init__()
         self.hrefs: list[str] = []
         self.text: list[str] = []
+        self.loads: list[str] = []  # scripts and style sheets
+        self.scripts_inline = 0
+        self._script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
         if tag == "a":
-            self.hrefs.append(dict(attrs).get("href") or "")
+            self.hrefs.append(found.get("href") or "")
+        if tag == "script":
+            self._script = not found.get("src")
+            if found.get("src"):
+                self.loads.append(found["src"] or "")
+        if tag == "link" and found.get("rel") == "stylesheet":
+            self.loads.append(found.get("href") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._script = False
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
+        if self._script and data.strip():
+            self.scripts_inline += 1
 
 
 def page(url: str) -> Anchors:
@@ -204,10 +220,19 @@ def test_asyncapi_is_valid_under_pygeoapis_schema(document: dict, broker: str) -
         validate_asyncapi_document(broken)
 
 
-def test_the_html_page_of_asyncapi_answers(app: str) -> None:
-    answer = requests.get(f"{app}/asyncapi?f=html", timeout=30)
-    assert answer.status_code == 200
-    assert "text/html" in answer.headers["Content-Type"]
+def test_the_asyncapi_page_shows_the_broker_and_channels_and_loads_nothing_outside(
+    app: str, broker: str
+) -> None:
+    html = page(f"{app}/asyncapi?f=html")
+    text = "".join(html.text)
+    assert broker in html.hrefs
+    assert f"{app}/asyncapi?f=json" in html.hrefs
+    assert "kmzb/threats/{wojewodztwo}/{powiat}/{gmina}/{category}" in text
+    assert "kmzb/statistics/crime-rates/{year}" in text
+    # pygeoapi's own page loads the AsyncAPI component from unpkg.com: ours, nothing
+    assert html.loads
+    assert [url for url in html.loads if not url.startswith(f"{app}/")] == []
+    assert html.scripts_inline == 0
 
 
 def test_the_channels_are_the_agreed_topics(document: dict, vocab: vocabulary.Vocabulary) -> None:
