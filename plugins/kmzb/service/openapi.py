@@ -577,6 +577,82 @@ def our_paths(status_codes: list[str], places_limit: int, log_limit: int) -> dic
     }
 
 
+ATOM_FEED = {
+    "description": "An Atom 1.0 feed (Polish with English), with ETag and Last-Modified",
+    "content": {"application/atom+xml": {"schema": {"type": "string"}}},
+}
+NOT_MODIFIED = {"description": "Not modified: the validator sent still holds / bez zmian"}
+
+
+def feed_paths(public_statuses: list[str], public_categories: list[str]) -> dict:
+    """The OpenAPI paths of the Atom feeds (kmzb.service.feeds)."""
+    from kmzb.domain import feeds
+
+    codes = {"type": "string", "pattern": "^[0-9]+$"}
+    number = r"-?[0-9]+(\.[0-9]+)?"
+    return {
+        "/feeds/threats.atom": {
+            "get": {
+                "operationId": "getThreatsFeed",
+                "tags": ["feeds"],
+                "summary": "Latest public changes of threats in an area / kanał Atom obszaru",
+                "description": "Public: the latest public change of each public threat, "
+                "newest first, filtered by any of the parameters (all must hold). "
+                "Conditional GET with If-None-Match or If-Modified-Since answers 304.",
+                "parameters": [
+                    _query(
+                        "gmina", "Gmina TERYT code (7 digits)", {**codes, "pattern": "^[0-9]{7}$"}
+                    ),
+                    _query(
+                        "powiat", "Powiat TERYT code (4 digits)", {**codes, "pattern": "^[0-9]{4}$"}
+                    ),
+                    _query(
+                        "wojewodztwo",
+                        "Województwo TERYT code (2 digits)",
+                        {**codes, "pattern": "^[0-9]{2}$"},
+                    ),
+                    _query(
+                        "bbox",
+                        "minLon,minLat,maxLon,maxLat in CRS84 (min ≤ max)",
+                        {"type": "string", "pattern": f"^{number}(,{number}){{3}}$"},
+                    ),
+                    _query(
+                        "category",
+                        "A public threat category code",
+                        {"type": "string", "enum": public_categories},
+                    ),
+                    _query(
+                        "status",
+                        "A public status code",
+                        {"type": "string", "enum": public_statuses},
+                    ),
+                    _query(
+                        "limit",
+                        f"Entries (1-{feeds.MAX_LIMIT}, default {feeds.DEFAULT_LIMIT})",
+                        {"type": "integer", "minimum": 1, "maximum": feeds.MAX_LIMIT},
+                    ),
+                ],
+                "responses": {"200": ATOM_FEED, "304": NOT_MODIFIED, **_errors("400", "503")},
+            }
+        },
+        "/reports/{reference}/feed.atom": {
+            "get": {
+                "operationId": "getReportFeed",
+                "tags": ["feeds", "reports"],
+                "summary": "One public report's history as Atom / kanał Atom zgłoszenia",
+                "description": "Public: the status changes of a public report, newest first, "
+                "with notes marked public; follow it by its reference, no account needed.",
+                "parameters": [REFERENCE_PARAMETER],
+                "responses": {
+                    "200": ATOM_FEED,
+                    "304": NOT_MODIFIED,
+                    **_errors("400", "404", "503"),
+                },
+            }
+        },
+    }
+
+
 def execute_body(metadata: dict) -> dict:
     """The execute request schema of a process: {"inputs": {...}} with its inputs' schemas."""
     inputs = metadata.get("inputs", {})
@@ -644,8 +720,15 @@ def complete(document: dict) -> dict:
     }
     # every status the database knows, so that one a migration adds is documented too
     with get_pool().connection() as conn:
-        status_codes = vocabulary.load(conn).status_codes
+        words = vocabulary.load(conn)
+    status_codes = words.status_codes
     our = our_paths(sorted(status_codes), places.MAX_LIMIT, audit.MAX_LIMIT)
+    our.update(
+        feed_paths(
+            [s.code for s in words.statuses if s.is_public],
+            [c.code for c in words.categories if c.public_rule != "never"],
+        )
+    )
     return truthful(bundle(describe(document, processes, our)))
 
 
