@@ -7,6 +7,7 @@ server, and build their own database there, dropped at the end.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -136,9 +137,17 @@ def running_app(
             process.kill()
 
 
+# The alerts' broker of this test session (the `mqtt_broker` fixture starts it): the app
+# and the publisher get its port and the publisher's password in their environment.
+MQTT_PORT = free_port()
+MQTT_PASSWORD = secrets.token_urlsafe(18)
+
+
 def app_environment(db_url: str, server: Settings, port: int) -> dict[str, str]:
     """The environment the app runs with in tests: this one, on the test database."""
     env = dict(os.environ)
+    env["KMZB_MQTT_PORT"] = str(MQTT_PORT)
+    env["KMZB_MQTT_PASSWORD"] = MQTT_PASSWORD
     env["KMZB_API_PORT"] = str(port)
     env["KMZB_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     # tests speak for many citizens: each request names its address in the header
@@ -210,3 +219,57 @@ def basemap_wms(db_url: str, server: Settings, tmp_path_factory) -> Iterator[str
         yield f"http://127.0.0.1:{port}/ows/"
     finally:
         qgis_launcher.stop(process)
+
+
+class Broker:
+    """The real Mosquitto of the session, as `kmzb run` starts it (kmzb.mqtt_broker);
+    a test may stop and start it again on the same port."""
+
+    def __init__(self, folder: Path) -> None:
+        from kmzb import mqtt_broker
+
+        self.port = MQTT_PORT
+        self.url = f"mqtt://127.0.0.1:{MQTT_PORT}"
+        self.files = mqtt_broker.write_files(folder, MQTT_PORT, MQTT_PASSWORD)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        from kmzb import mqtt_broker
+
+        self.process = mqtt_broker.start(self.files, self.port)
+        mqtt_broker.wait_until_ready(self.process, self.port)
+
+    def stop(self) -> None:
+        from kmzb import mqtt_broker
+
+        if self.process is not None:
+            mqtt_broker.stop(self.process)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory) -> Iterator[Broker]:
+    """Mosquitto on a free port: anonymous clients read kmzb/#, only kmzb-publisher writes."""
+    broker = Broker(tmp_path_factory.mktemp("mqtt"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def alerts_publisher(
+    api: str, db_url: str, server: Settings, mqtt_broker: Broker
+) -> Iterator[subprocess.Popen]:
+    """`kmzb alerts publish` on the test database, sending its outbox to `mqtt_broker`."""
+    env = app_environment(db_url, server, int(api.rsplit(":", 1)[1]))
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("kmzb")), "alerts", "publish"],
+        env=env,
+        cwd=PROJECT_ROOT,
+    )
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()

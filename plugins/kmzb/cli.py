@@ -287,6 +287,51 @@ def token_issue(
         raise click.UsageError(str(exc)) from exc
 
 
+@main.group()
+def alerts() -> None:
+    """Alerts over MQTT (issue 14): the outbox and its publisher."""
+
+
+@alerts.command("publish")
+@click.pass_context
+@_fail_cleanly
+def alerts_publish(ctx: click.Context) -> None:
+    """Send the outbox to KMZB_MQTT_URL until stopped (production; `kmzb run` does it)."""
+    import signal
+    import threading
+
+    from kmzb.alerts_publisher import Publisher
+
+    settings = _settings(ctx)
+    url = bring_up(settings)
+    stop = threading.Event()
+
+    def stopping(*_args: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
+    publisher = Publisher(url, settings, lambda line: click.echo(line, err=True))
+    click.echo(f"alerts: publishing the outbox to {publisher.host}:{publisher.port}", err=True)
+    publisher.run(stop)
+    click.echo(f"alerts: stopped after {publisher.sent} message(s)", err=True)
+
+
+@alerts.command("status")
+@click.pass_context
+@_fail_cleanly
+def alerts_status(ctx: click.Context) -> None:
+    """How many alerts wait in the outbox, and for how long the oldest."""
+    from kmzb.domain import alerts as outbox
+
+    url = bring_up(_settings(ctx))
+    with connection.connect(url) as conn:
+        state = outbox.status(conn)
+    age = state.oldest_pending_age
+    oldest = f"{age.total_seconds():.0f} s" if age is not None else "-"
+    click.echo(f"pending: {state.pending}  oldest pending: {oldest}  sent: {state.sent}")
+
+
 @main.command("run")
 @click.pass_context
 @_fail_cleanly

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from kmzb import qgis_launcher
+from kmzb import alerts_publisher, mqtt_broker, qgis_launcher
 from kmzb.db import aggregates, cluster
 from kmzb.db.setup import bring_up
 from kmzb.domain import idempotency, reporters
@@ -112,6 +112,17 @@ def _start_qgis_server(
         return None
 
 
+def _start_broker(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """The local Mosquitto on KMZB_MQTT_PORT (not when KMZB_MQTT_URL names a broker)."""
+    if not settings.local_broker:
+        return None
+    try:
+        return mqtt_broker.launch(settings)
+    except mqtt_broker.BrokerError as exc:
+        click.echo(f"MQTT broker not started (alerts wait in the outbox): {exc}", err=True)
+        return None
+
+
 def run_all(settings: Settings) -> None:
     we_started_cluster = settings.embedded and not cluster.status(settings.embedded_port).running
     url = bring_up(settings)
@@ -134,6 +145,11 @@ def run_all(settings: Settings) -> None:
         args=(url, settings, stop_refreshing),
         daemon=True,
     ).start()
+    broker = _start_broker(settings)
+    # the outbox to the broker; visibility windows ending are swept once a minute
+    stop_publishing = alerts_publisher.start_thread(
+        url, settings, lambda line: click.echo(line, err=True)
+    )
     api = _gunicorn(settings)
     wms = _start_qgis_server(settings, settings.wms_port, QGIS_PROJECT_FILE, "WMS")
     basemap = _start_qgis_server(
@@ -162,12 +178,18 @@ def run_all(settings: Settings) -> None:
                 f"(QGIS Server :{settings.basemap_wms_port})"
             )
         click.echo(f"  QGIS Server logs:    {VAR_DIR}/qgis-server-*.log")
+        click.echo(f"  alerts (MQTT):       {settings.mqtt_public_url}")
+        if broker is not None:
+            click.echo(f"    watch them:        {mqtt_broker.subscribe_command(settings)}")
         click.echo("Press Ctrl-C to stop.")
         api.wait()
     except KeyboardInterrupt:
         click.echo("\nstopping…")
     finally:
         stop_refreshing.set()
+        stop_publishing.set()
+        if broker is not None:
+            mqtt_broker.stop(broker)
         for server in (wms, basemap):
             if server is not None:
                 qgis_launcher.stop(server)

@@ -121,8 +121,8 @@ LAYERS = (
     ("kmzb.settings", "kmzb.errors"),
     ("kmzb.db", "kmzb.domain"),
     ("kmzb.auth", "kmzb.loaders"),
-    ("kmzb.providers", "kmzb.processes", "kmzb.qgis_launcher"),
-    ("kmzb.service",),
+    ("kmzb.providers", "kmzb.processes", "kmzb.qgis_launcher", "kmzb.mqtt_broker"),
+    ("kmzb.service", "kmzb.alerts_publisher"),
     ("kmzb.app", "kmzb.runner"),
     ("kmzb.cli",),
 )

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 import psycopg
 
+from kmzb.domain import alerts
 from kmzb.settings import Settings
 
 
@@ -28,6 +29,8 @@ def hold_if_burst(conn: psycopg.Connection, settings: Settings, report_id: int) 
     """Hold the burst the new report belongs to, in the caller's transaction.
 
     Returns how many reports were held now (0: no burst, or the guard is off).
+    Held reports announced as public are withdrawn (kmzb.domain.alerts), in the same
+    transaction; the release is a review, which announces them again.
     """
     if not enabled(settings):
         return 0
@@ -40,4 +43,7 @@ def hold_if_burst(conn: psycopg.Connection, settings: Settings, report_id: int) 
             settings.burst_threshold,
         ),
     ).fetchone()
-    return int(row[0]) if row else 0
+    held = int(row[0]) if row else 0
+    if held:
+        alerts.sync_announced(conn, settings.public_url)
+    return held

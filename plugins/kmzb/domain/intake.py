@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from kmzb.domain import bursts, idempotency, vocabulary
+from kmzb.domain import alerts, bursts, idempotency, vocabulary
 from kmzb.domain.caller import Caller
 from kmzb.domain.errors import DomainError, FieldError, forbidden, invalid
 from kmzb.domain.notices import EMERGENCY_NOTICE
@@ -202,6 +202,8 @@ def submit(
         if sub.source == "citizen":
             # stored either way; a burst is only held from the public view
             bursts.hold_if_burst(conn, settings, report_id)
+        # public on submission (policy, not held): announced on commit (kmzb.domain.alerts)
+        alerts.sync(conn, report_id, settings.public_url)
     names = conn.execute(
         """SELECT s.name_pl, s.name_en, u.name FROM kmzb.statuses s, kmzb.police_units u
            WHERE s.code = %s AND u.code = %s""",

@@ -8,11 +8,12 @@ from typing import Any
 
 import psycopg
 
-from kmzb.domain import institutions, report_rows, vocabulary
+from kmzb.domain import alerts, institutions, report_rows, vocabulary
 from kmzb.domain.caller import Caller
 from kmzb.domain.errors import FieldError, conflict, invalid
 from kmzb.domain.police_reach import require_reach
 from kmzb.domain.report_rows import one
+from kmzb.settings import load_settings
 
 MAX_NOTE = 2000
 
@@ -171,6 +172,8 @@ def change_status(conn: psycopg.Connection, caller: Caller, inputs: Any) -> dict
                 not note_public,
             ),
         )
+        # the public's view changed (or not): the alert rides on this transaction
+        alerts.sync(conn, row["id"], load_settings().public_url)
     conn.commit()
     names = conn.execute(
         "SELECT name_pl, name_en FROM kmzb.statuses WHERE code = %s", (target,)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 
+from kmzb.domain import alerts
 from kmzb.errors import LoadError
 from kmzb.loaders.common import (
     Progress,
@@ -24,6 +25,7 @@ from kmzb.loaders.common import (
     run_in_transaction,
     upsert_counts,
 )
+from kmzb.settings import load_settings
 
 # crime category -> its column suffix in the GUS file (cnt_*, det_*, p1k_*)
 CATEGORY_COLUMNS = {
@@ -163,7 +165,7 @@ ON CONFLICT (teryt, year, category) DO UPDATE SET
     detection_rate = EXCLUDED.detection_rate
 WHERE (t.count, t.rate_per_10k, t.detection_rate)
       IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.rate_per_10k, EXCLUDED.detection_rate)
-RETURNING (xmax = 0)
+RETURNING (xmax = 0), year
 """
 
 # Each unit shows its latest population on the map.
@@ -213,8 +215,15 @@ def _write(
         conn.execute(UPSERT_POPULATION).fetchall(), len(population), "population"
     )
     people.notes.append("województwa and Poland summed from powiaty")
-    crimes = upsert_counts(conn.execute(UPSERT_CRIME).fetchall(), len(crime), "crime_statistics")
+    changed = conn.execute(UPSERT_CRIME).fetchall()
+    crimes = upsert_counts(changed, len(crime), "crime_statistics")
     crimes.notes.append("total count derived from the rate per 1,000 and population")
+    # one `pl.kmzb.statistics.updated` alert per year whose figures changed, on commit
+    years = sorted({int(row[1]) for row in changed})
+    for year in years:
+        alerts.statistics_updated(conn, year, load_settings().public_url)
+    if years:
+        crimes.notes.append(f"alerts queued for {len(years)} year(s)")
     updated = conn.execute(UPDATE_UNIT_POPULATION).rowcount
     units = TableSummary("territorial_units[population]", updated=updated)
     return [people, crimes, units]

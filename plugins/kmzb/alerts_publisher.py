@@ -1,0 +1,170 @@
+"""The alerts publisher (issue 14): the outbox (kmzb.alert_outbox) to the MQTT broker.
+
+On start it sends every unsent row in order; then it LISTENs on `kmzb_alerts`
+(each write's pg_notify, delivered on commit) and sends each new row at once:
+paho-mqtt 2.x, MQTT v5, QoS 1, retain false, as `kmzb-publisher`, marking
+`sent_at` only after the broker's PUBACK. While the broker is down the rows
+wait and the sending is retried with backoff (1 s doubling to 30 s); the API's
+writes never wait for it (they only insert the row). Every SWEEP_SECONDS it
+also queues what changed with no write (kmzb.sync_public_alerts: visibility
+windows ending). `kmzb run` runs it as a thread; production runs
+`kmzb alerts publish`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from kmzb import mqtt_broker
+from kmzb.domain import alerts
+from kmzb.settings import MQTT_PUBLISHER_USER, Settings
+
+PUBACK_SECONDS = 10.0
+SWEEP_SECONDS = 60.0
+IDLE_SECONDS = 5.0  # a missed notification is picked up within this
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+
+Echo = Callable[[str], None]
+
+
+def broker_credentials(settings: Settings) -> tuple[str, int, bool, str, str]:
+    """host, port, tls, user, password of KMZB_MQTT_URL (the local broker's by default)."""
+    parts = urlsplit(settings.mqtt_url)
+    tls = parts.scheme == "mqtts"
+    port = parts.port or (8883 if tls else 1883)
+    user = unquote(parts.username or MQTT_PUBLISHER_USER)
+    if parts.password is not None:
+        password = unquote(parts.password)
+    else:
+        password = mqtt_broker.publisher_password(settings)
+    return parts.hostname or "127.0.0.1", port, tls, user, password
+
+
+class Publisher:
+    """Sends the outbox of the database at `db_url` (the owner's) to the broker."""
+
+    def __init__(self, db_url: str, settings: Settings, echo: Echo = print) -> None:
+        self.db_url = db_url
+        self.settings = settings
+        self.echo = echo
+        self.connected = threading.Event()
+        self.sent = 0
+        host, port, tls, user, password = broker_credentials(settings)
+        self.host, self.port = host, port
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"kmzb-publisher-{secrets.token_hex(4)}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.username_pw_set(user, password)
+        if tls:
+            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=int(BACKOFF_MAX))
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+
+    def _on_connect(
+        self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
+    ) -> None:
+        if reason.is_failure:
+            self.echo(f"alerts: the broker refused the publisher: {reason}")
+            self.connected.clear()
+        else:
+            self.connected.set()
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
+    ) -> None:
+        self.connected.clear()
+
+    def _send(self, conn: psycopg.Connection, row: alerts.Pending) -> bool:
+        """Publish one row, QoS 1; mark it sent after the PUBACK. False: not sent."""
+        if not self.connected.is_set():
+            return False
+        info = self.client.publish(row.topic, json.dumps(row.event), qos=1, retain=False)
+        try:
+            info.wait_for_publish(PUBACK_SECONDS)
+        except (RuntimeError, ValueError) as exc:  # not connected; the queue is full
+            alerts.mark_failed(conn, row.id, str(exc))
+            conn.commit()
+            return False
+        if not info.is_published():
+            alerts.mark_failed(conn, row.id, "no PUBACK in time")
+            conn.commit()
+            return False
+        alerts.mark_sent(conn, row.id)
+        conn.commit()
+        self.sent += 1
+        return True
+
+    def drain(self, conn: psycopg.Connection) -> bool:
+        """Send every unsent row in order; False when the broker stopped it."""
+        while True:
+            rows = alerts.pending(conn)
+            conn.commit()
+            if not rows:
+                return True
+            for row in rows:
+                if not self._send(conn, row):
+                    return False
+
+    def run(self, stop: threading.Event) -> None:
+        """Until `stop` is set: drain, then send on each notification; sweep now and then."""
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        backoff = BACKOFF_FIRST
+        next_sweep = time.monotonic()
+        try:
+            with (
+                psycopg.connect(self.db_url, autocommit=True) as listener,
+                psycopg.connect(self.db_url) as conn,
+            ):
+                listener.execute(f"LISTEN {alerts.NOTIFY_CHANNEL}")
+                while not stop.is_set():
+                    if time.monotonic() >= next_sweep:
+                        try:
+                            alerts.sweep(self.db_url, self.settings.public_url)
+                        except psycopg.Error as exc:
+                            self.echo(f"alerts: the sweep failed: {exc}")
+                        next_sweep = time.monotonic() + SWEEP_SECONDS
+                    self.connected.wait(timeout=min(backoff, IDLE_SECONDS))
+                    if self.drain(conn):
+                        backoff = BACKOFF_FIRST
+                        # wake on the next commit's notification (or a timeout: sweep, retry)
+                        for _note in listener.notifies(timeout=IDLE_SECONDS, stop_after=1):
+                            pass
+                    else:
+                        if stop.wait(backoff):
+                            break
+                        backoff = min(backoff * 2, BACKOFF_MAX)
+        finally:
+            self.client.loop_stop()
+            self.client.disconnect()
+
+
+def start_thread(db_url: str, settings: Settings, echo: Echo = print) -> threading.Event:
+    """Run a Publisher in a daemon thread (`kmzb run`); set the returned event to stop it."""
+    stop = threading.Event()
+    publisher = Publisher(db_url, settings, echo)
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                publisher.run(stop)
+            except Exception as exc:  # the database went away: say so, retry
+                echo(f"alerts: the publisher stopped ({exc}); restarting in 5 s")
+                stop.wait(5)
+
+    threading.Thread(target=work, name="kmzb-alerts-publisher", daemon=True).start()
+    return stop
