@@ -364,19 +364,33 @@ def test_the_message_schema_refuses_what_was_not_agreed(
 
 def test_the_statistics_message_schema(app: str, document: dict) -> None:
     schema = document["components"]["schemas"]["StatisticsEvent"]
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+    now = datetime.now(UTC).isoformat()
     message = {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),
         "source": app,
         "type": "pl.kmzb.statistics.updated",
         "subject": "2024",
-        "time": datetime.now(UTC).isoformat(),
-        "datacontenttype": "application/json",
-        "data": {"year": 2024},
+        "time": now,
+        "datacontenttype": "application/geo+json",
+        "data": {
+            "type": "Feature",
+            "id": "crime-rates-2024",
+            "geometry": None,
+            "properties": {"year": 2024, "units": 396, "changed_at": now},
+            "links": [
+                {
+                    "rel": "alternate",
+                    "type": "application/geo+json",
+                    "href": f"{app}/collections/crime-rates/items?year=2024",
+                }
+            ],
+        },
     }
-    assert validator.is_valid(message)
+    assert list(validator.iter_errors(message)) == []
     assert not validator.is_valid({**message, "type": "pl.kmzb.threat.published"})
+    assert not validator.is_valid({**message, "data": {**message["data"], "properties": {}}})
 
 
 # --- pygeoapi never connects to the broker -------------------------------------------------

@@ -188,6 +188,33 @@ def threat_feature_schema(vocabulary: Vocabulary) -> dict[str, Any]:
     }
 
 
+def statistics_feature_schema() -> dict[str, Any]:
+    """The `data` of a statistics event: a Feature without geometry naming the year."""
+    return {
+        "type": "object",
+        "required": ["type", "id", "properties", "links"],
+        "properties": {
+            "type": {"const": "Feature"},
+            "id": {"type": "string"},
+            "geometry": {"type": "null"},
+            "properties": {
+                "type": "object",
+                "required": ["year", "changed_at"],
+                "properties": {
+                    "year": {"type": "integer", "minimum": 1990, "maximum": 2100},
+                    "units": {"type": "integer", "minimum": 0},
+                    "changed_at": {"type": "string", "format": "date-time"},
+                },
+            },
+            "links": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "object", "required": ["rel", "href", "type"]},
+            },
+        },
+    }
+
+
 def envelope_schema(
     event_types: Iterable[str], data: dict[str, Any], content_type: str | None
 ) -> dict[str, Any]:
@@ -297,7 +324,9 @@ def document(cfg: dict[str, Any], vocabulary: Vocabulary) -> dict[str, Any]:
                 threat_feature_schema(vocabulary),
                 "application/geo+json",
             ),
-            "StatisticsEvent": envelope_schema((STATISTICS_EVENT_TYPE,), {"type": "object"}, None),
+            "StatisticsEvent": envelope_schema(
+                (STATISTICS_EVENT_TYPE,), statistics_feature_schema(), "application/geo+json"
+            ),
         },
         "messages": {
             "threatEvent": {
