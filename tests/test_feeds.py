@@ -3,6 +3,8 @@ real app on the real database: filters, privacy, bad parameters, conditional GET
 
 from __future__ import annotations
 
+import calendar
+import email.utils
 import time
 
 import feedparser
@@ -90,7 +92,12 @@ def test_an_area_feed_is_atom_with_linked_georeferenced_entries(api, reports) ->
     assert requests.get(status_url, timeout=30).json()["reference"] == reports["krakow"]
     feature = requests.get(links[("related", "application/geo+json")], timeout=30)
     assert feature.status_code == 200 and feature.json()["id"] == reports["krakow"]
-    assert answer.headers["ETag"].startswith('"') and answer.headers["Last-Modified"]
+    assert answer.headers["ETag"].startswith('"')
+    # Last-Modified: the newest entry's time, in GMT whatever the database session's zone
+    newest = max(calendar.timegm(e.updated_parsed) for e in parsed.entries)
+    modified = email.utils.parsedate_to_datetime(answer.headers["Last-Modified"])
+    assert answer.headers["Last-Modified"].endswith(" GMT")
+    assert int(modified.timestamp()) == newest
 
 
 def test_filters_select_by_place_bbox_category_and_status(api, reports) -> None:
@@ -106,6 +113,8 @@ def test_filters_select_by_place_bbox_category_and_status(api, reports) -> None:
         found = refs(read(api, AREA, **params)[1])
         assert krakow in found and wroclaw not in found, params
     assert refs(read(api, AREA, gmina="0264011")[1]) == {wroclaw}
+    title = read(api, AREA, powiat="1261")[1].feed.title
+    assert title.startswith("KMZB: zmiany zagrożeń — powiat Kraków (1261) / ")
     assert krakow not in refs(read(api, AREA, bbox="16.9,51.0,17.1,51.2")[1])
     assert krakow not in refs(read(api, AREA, status="confirmed")[1])
     assert krakow not in refs(read(api, AREA, category="vandalism")[1])

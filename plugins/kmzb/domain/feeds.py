@@ -63,7 +63,9 @@ class AreaFilter:
         en: list[str] = []
         for place in self.places:
             _, _, level_pl, level_en = LEVELS[place.level]
-            pl.append(f"{level_pl} {place.name} ({place.teryt})")
+            # powiat names carry their level already ("powiat Kraków", "powiat krakowski")
+            named = place.name if place.name.startswith(level_pl) else f"{level_pl} {place.name}"
+            pl.append(f"{named} ({place.teryt})")
             en.append(f"{level_en} {place.name} ({place.teryt})")
         if self.bbox:
             box = ", ".join(f"{v:g}" for v in self.bbox)

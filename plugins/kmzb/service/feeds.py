@@ -48,7 +48,7 @@ class EntryLinks(BaseEntryExtension):
     def extend_atom(self, entry: Any) -> Any:
         """`entry`: feedgen's lxml element of the Atom entry."""
         for attributes in self.links:
-            entry.append(entry.makeelement("{http://www.w3.org/2005/Atom}link", attributes))
+            entry.append(entry.makeelement("link", attributes))  # as feedgen: default ns
         return entry
 
 
@@ -88,11 +88,11 @@ def _entry(fg: FeedGenerator, base: str, change: domain.Change, report_feed: boo
     entry.geo.point(f"{change.lat:.5f} {change.lon:.5f}")
     lines = [
         f"Zgłoszenie {change.reference}: {change.category_pl}, status „{change.status_pl}”. "
-        f"Gmina {change.gmina.name} ({change.gmina.teryt}), powiat {change.powiat.name}, "
+        f"Gmina {change.gmina.name} ({change.gmina.teryt}), {change.powiat.name}, "
         f"województwo {change.wojewodztwo.name}.",
         f"Report {change.reference}: {change.category_en}, status “{change.status_en}”. "
-        f"Municipality {change.gmina.name} ({change.gmina.teryt}), county "
-        f"{change.powiat.name}, voivodeship {change.wojewodztwo.name}.",
+        f"Municipality {change.gmina.name} ({change.gmina.teryt}), county: "
+        f"{change.powiat.name}, voivodeship: {change.wojewodztwo.name}.",
     ]
     if change.note:
         lines.append(f"Notatka Policji / police note: {change.note}")
