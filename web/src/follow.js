@@ -9,25 +9,30 @@ let broker = null; // the public broker URL (mqtt:// or mqtts://), when the serv
 
 const MQTT_URL = /^(mqtts?):\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/?#]+)(?::(\d+))?/i;
 
-// The broker from the landing page's Pub/Sub link (rel "hub"), else from the AsyncAPI
-// document's servers; null when the service advertises none.
+// The broker from the landing page's Pub/Sub link (rel "hub", mqtt:// or mqtts://), else
+// from the servers of the AsyncAPI document the landing page links to; null when the
+// service advertises neither (nothing is asked that the service does not offer).
 async function findBroker() {
+  let links = [];
   try {
-    const landing = await (await fetch('/?f=json', { headers: { Accept: 'application/json' } })).json();
-    const hub = (landing.links || []).find((l) => MQTT_URL.test(l.href || ''));
-    if (hub) return hub.href;
-  } catch { /* fall through to the AsyncAPI document */ }
+    const response = await fetch('/?f=json', { headers: { Accept: 'application/json' } });
+    if (response.ok) links = (await response.json()).links || [];
+  } catch { return null; }
+  const hub = links.find((l) => MQTT_URL.test(l.href || ''));
+  if (hub) return hub.href;
+  const asyncapi = links.find((l) => l.type === 'application/asyncapi+json');
+  if (!asyncapi) return null;
   try {
-    const response = await fetch('/asyncapi', { headers: { Accept: 'application/json' } });
-    if (response.ok) {
-      const doc = await response.json();
-      for (const server of Object.values(doc.servers || {})) {
-        const protocol = String(server.protocol || '').toLowerCase();
-        if ((protocol === 'mqtt' || protocol === 'mqtts') && server.host) return `${protocol}://${server.host}`;
-        if (MQTT_URL.test(server.url || '')) return server.url;
-      }
+    const where = new URL(asyncapi.href, window.location.origin); // on this origin (the CSP)
+    const response = await fetch(`${where.pathname}${where.search}`, { headers: { Accept: 'application/json' } });
+    if (!response.ok) return null;
+    const doc = await response.json();
+    for (const server of Object.values(doc.servers || {})) {
+      const protocol = String(server.protocol || '').toLowerCase();
+      if ((protocol === 'mqtt' || protocol === 'mqtts') && server.host) return `${protocol}://${server.host}`;
+      if (MQTT_URL.test(server.url || '')) return server.url;
     }
-  } catch { /* no AsyncAPI document */ }
+  } catch { /* no readable AsyncAPI document */ }
   return null;
 }
 
