@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import queue
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -262,3 +265,52 @@ def test_a_visibility_window_ending_withdraws(
         assert alerts.sweep(db_url, api) == 0  # told once
     finally:
         krakow.close()
+
+
+def test_a_statistics_load_announces_each_year_once(db_url: str, alerts_publisher: Any) -> None:
+    """The loader queued one `pl.kmzb.statistics.updated` per year it loaded (the session's
+    database was loaded from the real files: 2013-2024), and the publisher sent them."""
+    with psycopg.connect(db_url) as conn:
+        years = conn.execute("SELECT DISTINCT year FROM kmzb.crime_statistics").fetchall()
+        rows = conn.execute(
+            """SELECT topic, event FROM kmzb.alert_outbox
+               WHERE event ->> 'type' = 'pl.kmzb.statistics.updated' ORDER BY topic"""
+        ).fetchall()
+    assert sorted(topic for topic, _ in rows) == sorted(
+        f"kmzb/statistics/crime-rates/{year}" for (year,) in years
+    )
+    assert len(rows) >= 10
+    for topic, event in rows:
+        assert event["subject"] == "crime-rates/" + topic.rsplit("/", 1)[1]
+        assert event["data"]["properties"]["units"] > 300  # powiaty, województwa, Poland
+    deadline = time.monotonic() + WAIT
+    while True:
+        with psycopg.connect(db_url) as conn:
+            waiting = conn.execute(
+                "SELECT count(*) FROM kmzb.alert_outbox WHERE sent_at IS NULL"
+            ).fetchone()
+        if waiting == (0,):
+            break
+        assert time.monotonic() < deadline, f"{waiting} alerts still wait in the outbox"
+        time.sleep(0.2)
+
+
+def test_the_status_command_counts_what_waits(api: str, db_url: str, server: Any) -> None:
+    from conftest import app_environment
+
+    env = app_environment(db_url, server, int(api.rsplit(":", 1)[1]))
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("kmzb")), "alerts", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    with psycopg.connect(db_url) as conn:
+        pending, sent = conn.execute(
+            """SELECT count(*) FILTER (WHERE sent_at IS NULL),
+                      count(*) FILTER (WHERE sent_at IS NOT NULL) FROM kmzb.alert_outbox"""
+        ).fetchone()
+    assert done.stdout.startswith(f"pending: {pending} ")
+    assert done.stdout.rstrip().endswith(f"sent: {sent}") or pending != 0
