@@ -6,8 +6,8 @@
         # the same, and the map picture from a running service with real data (`make run`
         # with `kmzb load demo`), which shows more than the tests' fresh database
 
-The browser tests (tests/test_web.py) save their screenshots in var/screenshots/;
-this script copies the best of them to docs/web-*.png.
+The browser tests (tests/test_web.py, tests/test_web_follow.py) save their screenshots in
+var/screenshots/; this script copies the best of them to docs/web-*.png.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ CHOSEN = {
     "report-form.png": "web-report-form.png",
     "area-summary.png": "web-area-summary.png",
     "police-queue-unit.png": "web-police-queue.png",
+    "follow-area.png": "web-follow-area.png",
 }
 CHROMIUM_ARGS = [
     "--headless",
@@ -45,7 +46,10 @@ def run_tests() -> None:
     env.setdefault("KMZB_DATA_DIR", str(ROOT.parent / "shared" / "data"))
     python = ROOT / ".venv" / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pytest", "-q", "tests/test_web.py"], cwd=ROOT, env=env, check=True
+        [str(python), "-m", "pytest", "-q", "tests/test_web.py", "tests/test_web_follow.py"],
+        cwd=ROOT,
+        env=env,
+        check=True,
     )
 
 

@@ -128,6 +128,7 @@ def test_following_krakow_by_gmina_powiat_and_point(browser: Browser, app: str) 
     expect(block.locator(".follow-status")).to_contain_text("Skopiowano adres kanału")
     assert clipboard(page) == feed
     assert_atom(feed)
+    command.scroll_into_view_if_needed()
     shot(page, "follow-area")
 
     # a powiat: its topic one level up
@@ -159,7 +160,7 @@ def test_following_krakow_by_gmina_powiat_and_point(browser: Browser, app: str) 
 
     # every field of it is labelled
     unlabelled = page.evaluate(
-        """() => [...document.querySelectorAll('.follow input')]
+        """() => [...document.querySelectorAll('.follow input, .follow textarea')]
               .filter(e => !e.labels?.length).map(e => e.id)"""
     )
     assert unlabelled == []
@@ -224,6 +225,7 @@ def test_following_a_report_copies_its_feed(
     expect(block.locator(".follow-feed")).to_have_value(feed)
     assert_atom(feed)
     if lang == "pl":
+        block.scroll_into_view_if_needed()
         shot(page, "follow-report")
     assert page.outside_requests == []  # type: ignore[attr-defined]
     page.context.close()

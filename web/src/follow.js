@@ -82,18 +82,16 @@ export function showFollow(containerId, what) {
         ? `${escapeHtml(t('follow_broker'))} <code class="follow-broker">${escapeHtml(broker)}</code>`
         : escapeHtml(t('follow_broker_unknown'))}</p>
       <label for="${id}-cmd">${escapeHtml(t('follow_command'))}</label>
-      <input id="${id}-cmd" class="follow-command" readonly value="${escapeHtml(subscribeCommand(what.topic))}">`
+      <textarea id="${id}-cmd" class="follow-command" readonly rows="2" spellcheck="false">${escapeHtml(subscribeCommand(what.topic))}</textarea>`
       : `<p class="help">${escapeHtml(what.note || '')}</p>`;
     box.innerHTML = `
       <section class="follow card" aria-labelledby="${id}-title">
         <h3 id="${id}-title">${escapeHtml(title)}</h3>
         <p class="help">${escapeHtml(what.label || '')} ${escapeHtml(t('follow_no_account'))}</p>
         <label for="${id}-feed">${escapeHtml(t('follow_feed'))}</label>
-        <div class="row">
-          <input id="${id}-feed" class="follow-feed" readonly value="${escapeHtml(what.feed)}">
-          <button type="button" class="follow-copy" data-copy="${id}-feed" data-status="${id}-status">${escapeHtml(t('follow_copy'))}</button>
-        </div>
-        <p class="help"><a class="follow-open" href="${escapeHtml(what.feed)}" type="application/atom+xml">${escapeHtml(t('follow_open'))}</a></p>
+        <input id="${id}-feed" class="follow-feed" readonly value="${escapeHtml(what.feed)}">
+        <p class="row"><button type="button" class="follow-copy" data-copy="${id}-feed" data-status="${id}-status">${escapeHtml(t('follow_copy'))}</button>
+          <a class="follow-open" href="${escapeHtml(what.feed)}" type="application/atom+xml">${escapeHtml(t('follow_open'))}</a></p>
         <p class="help follow-status" id="${id}-status" role="status" aria-live="polite"></p>
         ${topic}
       </section>`;
@@ -140,7 +138,7 @@ export function setupFollow() {
   });
   // a read-only field selects all of itself when focused, for a manual copy
   document.addEventListener('focusin', (event) => {
-    if (event.target.matches?.('.follow input[readonly]')) event.target.select();
+    if (event.target.matches?.('.follow [readonly]')) event.target.select();
   });
   const redraw = () => renders.forEach((draw) => draw());
   onLangChange(redraw);
