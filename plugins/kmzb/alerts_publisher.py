@@ -163,6 +163,8 @@ def start_thread(db_url: str, settings: Settings, echo: Echo = print) -> threadi
             try:
                 publisher.run(stop)
             except Exception as exc:  # the database went away: say so, retry
+                if stop.is_set():
+                    return
                 echo(f"alerts: the publisher stopped ({exc}); restarting in 5 s")
                 stop.wait(5)
 
