@@ -217,6 +217,7 @@ def test_following_a_report_copies_its_feed(
     block = page.locator("#check-follow")
     expect(block.locator("h3")).to_have_text(title)
     expect(block).to_contain_text(reference)
+    expect(block).not_to_contain_text("MQTT")  # a report has a feed, no topic
     expect(block.locator(".follow-topic")).to_have_count(0)  # a report has a feed, no topic
     block.locator("button.follow-copy").click()
     expect(block.locator(".follow-status")).to_contain_text(copied)

@@ -33,7 +33,7 @@ function render(report) {
     </div>
     <div id="check-follow"></div>`;
   showFollow('check-follow', {
-    kind: 'report', feed: reportFeedUrl(report.reference), label: report.reference, note: t('follow_report_note'),
+    kind: 'report', feed: reportFeedUrl(report.reference), label: `${t('reference')}: ${report.reference}.`, note: t('follow_report_note'),
   });
   document.getElementById('check-map').addEventListener('click', async () => {
     const note = document.getElementById('check-map-note');

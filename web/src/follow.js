@@ -87,7 +87,7 @@ export function showFollow(containerId, what) {
     box.innerHTML = `
       <section class="follow card" aria-labelledby="${id}-title">
         <h3 id="${id}-title">${escapeHtml(title)}</h3>
-        <p class="help">${escapeHtml(what.label || '')} ${escapeHtml(t('follow_no_account'))}</p>
+        <p class="help">${escapeHtml(what.label || '')} ${escapeHtml(t(what.topic ? 'follow_no_account' : 'follow_no_account_feed'))}</p>
         <label for="${id}-feed">${escapeHtml(t('follow_feed'))}</label>
         <input id="${id}-feed" class="follow-feed" readonly value="${escapeHtml(what.feed)}">
         <p class="row"><button type="button" class="follow-copy" data-copy="${id}-feed" data-status="${id}-status">${escapeHtml(t('follow_copy'))}</button>
