@@ -54,6 +54,10 @@ def read(api: str, path: str, **params: str) -> tuple[requests.Response, feedpar
     return answer, parsed
 
 
+def entries(body: bytes) -> list[tuple[str, str, str]]:
+    return [(e.id, e.title, e.updated) for e in feedparser.parse(body).entries]
+
+
 def refs(parsed: feedparser.FeedParserDict) -> set[str]:
     return {e.id.split("reports/")[1].split("/")[0] for e in parsed.entries}
 
@@ -178,8 +182,13 @@ def test_conditional_get_answers_304_until_a_change(api, reports) -> None:
         url, headers={"If-Modified-Since": "Mon, 01 Jan 2018 00:00:00 GMT"}, timeout=30
     )
     assert old.status_code == 200
-    # elsewhere nothing changes this feed
+    # a change elsewhere: the tag names the store's last change, so the feed is read
+    # again (the same entries) and gets a new tag, which then holds
     review(api, "KMP-0264", reports["wroclaw"], "verification", 1)
+    elsewhere = requests.get(url, headers={"If-None-Match": etag}, timeout=30)
+    assert elsewhere.status_code == 200
+    assert entries(elsewhere.content) == entries(first.content)
+    etag = elsewhere.headers["ETag"]
     assert requests.get(url, headers={"If-None-Match": etag}, timeout=30).status_code == 304
     # a change in Kraków does (a second later: Last-Modified counts whole seconds)
     time.sleep(1.1)
@@ -234,3 +243,28 @@ def test_the_openapi_document_describes_both_feeds(api) -> None:
     assert "new" in statuses and "joke_or_mistake" not in statuses
     report = paths["/reports/{reference}/feed.atom"]["get"]
     assert {"200", "304", "400", "404"} <= set(report["responses"])
+
+
+def test_a_tag_goes_stale_when_an_entry_s_visibility_window_ends(api, conn) -> None:
+    ref = submit(api, KRAKOW, "poaching")
+    version = review(api, "KMP-1261", ref, "verification", 1)
+    review(api, "KMP-1261", ref, "unconfirmed", version)  # public for 7 days
+    # its window ends in 3 s (no new change is stored: only the clock moves)
+    conn.execute(
+        "UPDATE kmzb.reports SET status_changed_at = now() - interval '7 days 00:00:00'"
+        " + interval '3 seconds' WHERE public_ref = %s",
+        (ref,),
+    )
+    conn.commit()
+    url = f"{api}{AREA}?gmina=1261011&category=poaching"
+    first = requests.get(url, timeout=30)
+    assert ref in refs(feedparser.parse(first.content))
+    etag = first.headers["ETag"]
+    assert requests.get(url, headers={"If-None-Match": etag}, timeout=30).status_code == 304
+    report_url = f"{api}/reports/{ref}/feed.atom"
+    report_tag = requests.get(report_url, timeout=30).headers["ETag"]
+    time.sleep(4)
+    after = requests.get(url, headers={"If-None-Match": etag}, timeout=30)
+    assert after.status_code == 200 and ref not in refs(feedparser.parse(after.content))
+    gone = requests.get(report_url, headers={"If-None-Match": report_tag}, timeout=30)
+    assert gone.status_code == 404

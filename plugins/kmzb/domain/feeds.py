@@ -105,19 +105,68 @@ class Change:
 
 
 @dataclass(frozen=True)
+class State:
+    """What every feed's content follows: the last status change stored (every write
+    that changes what the public sees of a report appends to the history: a submission,
+    a review, a burst hold with the submission that triggers it, its release) and the
+    database's clock (visibility windows end on it)."""
+
+    last_change: int
+    now: datetime
+
+
+@dataclass(frozen=True)
 class Feed:
     changes: tuple[Change, ...]
+    state: State
+    # the first instant an entry leaves the public view (a visibility window), if any
+    expires: datetime | None
 
     @property
     def newest(self) -> datetime | None:
         return max((c.changed_at for c in self.changes), default=None)
 
     def etag(self, key: str) -> str:
-        """A strong validator: the filter and every entry's identity and time."""
-        digest = hashlib.sha256(key.encode())
-        for c in self.changes:
-            digest.update(f"|{c.history_id}:{c.changed_at.isoformat()}".encode())
-        return '"' + digest.hexdigest()[:32] + '"'
+        """A strong validator that can be checked without reading the feed again: the
+        last change stored when it was read, the first instant one of its entries leaves
+        the public view, and a digest of the filter and the vocabulary. The same three,
+        the same entries (a feed is the newest N public changes: only a new change or an
+        entry's window ending alters it)."""
+        expires = "inf" if self.expires is None else str(int(self.expires.timestamp()))
+        return f'"{self.state.last_change}-{expires}-{key}"'
+
+
+ETAG = re.compile(r'"?([0-9]+)-(inf|[0-9]+)-([0-9a-f]{24})"?')
+
+
+def digest(conn: psycopg.Connection, key: str) -> str:
+    """The filter (or reference) and the vocabulary (names, visibility policy), hashed."""
+    text = key + "|" + vocabulary.load(conn).etag
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def current_state(conn: psycopg.Connection) -> State:
+    """The last history row (its primary key: an index lookup) and the clock."""
+    row = report_rows.one(
+        conn.execute(
+            "SELECT coalesce(max(id), 0), now() FROM kmzb.report_status_history"
+        ).fetchone()
+    )
+    conn.rollback()
+    return State(int(row[0]), row[1])
+
+
+def still_valid(tags: list[str], key_digest: str, state: State) -> str | None:
+    """The first of the client's ETags that still names the feed as it is now, or None."""
+    for tag in tags:
+        found = ETAG.fullmatch(tag.strip())
+        if found is None or found.group(3) != key_digest:
+            continue
+        if int(found.group(1)) != state.last_change:
+            continue
+        if found.group(2) == "inf" or state.now.timestamp() < int(found.group(2)):
+            return '"' + "-".join(found.groups()) + '"'
+    return None
 
 
 def _refuse(field: str, pl: str, en: str) -> DomainError:
@@ -221,7 +270,8 @@ SELECT h.id AS history_id, r.public_ref AS reference, r.status_changed_at AS cha
        CASE WHEN NOT h.note_internal THEN h.note END AS note,
        ST_X(ST_Transform(r.geom, 4326)) AS lon, ST_Y(ST_Transform(r.geom, 4326)) AS lat,
        r.gmina_teryt, g.name AS gmina_name, p.teryt AS powiat_teryt, p.name AS powiat_name,
-       w.teryt AS wojewodztwo_teryt, w.name AS wojewodztwo_name
+       w.teryt AS wojewodztwo_teryt, w.name AS wojewodztwo_name,
+       NULLIF(r.public_until, 'infinity') AS public_until  -- a window's end, if any
 FROM kmzb.reports r
 JOIN kmzb.statuses s ON s.code = r.status
 JOIN kmzb.threat_categories c ON c.code = r.category
@@ -266,6 +316,11 @@ def _change(row: dict[str, Any]) -> Change:
     )
 
 
+def _feed(rows: list[dict[str, Any]], state: State) -> Feed:
+    windows = [r["public_until"] for r in rows if r["public_until"] is not None]
+    return Feed(tuple(_change(row) for row in rows), state, min(windows, default=None))
+
+
 def area_changes(conn: psycopg.Connection, where: AreaFilter) -> Feed:
     """The latest public changes of the public reports the filter selects."""
     levels = {p.level: p.teryt for p in where.places}
@@ -282,10 +337,11 @@ def area_changes(conn: psycopg.Connection, where: AreaFilter) -> Feed:
         "max_lat": box[3],
         "limit": where.limit,
     }
+    state = current_state(conn)  # first: a change after it only makes the tag stale
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(AREA, params).fetchall()
     conn.rollback()
-    return Feed(tuple(_change(row) for row in rows))
+    return _feed(rows, state)
 
 
 # One public report's history, newest first: every status change, notes only if public.
@@ -296,7 +352,8 @@ SELECT h.id AS history_id, r.public_ref AS reference, h.changed_at,
        CASE WHEN NOT h.note_internal THEN h.note END AS note,
        ST_X(ST_Transform(r.geom, 4326)) AS lon, ST_Y(ST_Transform(r.geom, 4326)) AS lat,
        r.gmina_teryt, g.name AS gmina_name, p.teryt AS powiat_teryt, p.name AS powiat_name,
-       w.teryt AS wojewodztwo_teryt, w.name AS wojewodztwo_name
+       w.teryt AS wojewodztwo_teryt, w.name AS wojewodztwo_name,
+       NULLIF(r.public_until, 'infinity') AS public_until  -- a window's end, if any
 FROM kmzb.reports r
 JOIN kmzb.report_status_history h ON h.report_id = r.id
 JOIN kmzb.statuses s ON s.code = h.to_status
@@ -309,11 +366,17 @@ ORDER BY h.changed_at DESC, h.id DESC
 """
 
 
+def parse_reference(conn: psycopg.Connection, reference: Any) -> str:
+    """The reference upper-cased, or a 400 (pl/en)."""
+    return report_rows.parse_reference(reference, vocabulary.load(conn).limits.reference_pattern)
+
+
 def report_history(conn: psycopg.Connection, reference: Any) -> tuple[str, Feed]:
     """A public report's reference and its public history; 400 for a malformed
     reference, 404 for one unknown or not public (the same answer: a feed does not
     tell which)."""
-    ref = report_rows.parse_reference(reference, vocabulary.load(conn).limits.reference_pattern)
+    ref = parse_reference(conn, reference)
+    state = current_state(conn)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(HISTORY, (ref,)).fetchall()
     conn.rollback()
@@ -322,4 +385,4 @@ def report_history(conn: psycopg.Connection, reference: Any) -> tuple[str, Feed]
             f"No public report with the reference {ref}.",
             f"Nie ma publicznego zgłoszenia o numerze {ref}.",
         )
-    return ref, Feed(tuple(_change(row) for row in rows))
+    return ref, _feed(rows, state)

@@ -125,26 +125,42 @@ def _atom(
     return body
 
 
-def _answer(body_of: domain.Feed, key: str, render: Callable[[], bytes]) -> Response:
-    """304 when the client's validator still holds, else the rendered feed."""
-    etag = body_of.etag(key)
-    newest = body_of.newest
-    headers = {"ETag": etag, "Cache-Control": FEED_CACHE}
-    if newest is not None:
-        headers["Last-Modified"] = http_date(newest)  # in GMT, whatever the session's zone
-    fresh = False
-    if request.if_none_match:
-        fresh = request.if_none_match.contains(etag.strip('"'))
+def _not_modified(etag: str) -> Response:
+    response = Response(status=304)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = FEED_CACHE
+    return response
+
+
+def _still_valid(conn: Any, key: str) -> Response | None:
+    """304 when a tag the client sent still names the feed as it is now: checked with
+    one index lookup, without reading or rendering the feed."""
+    if not request.if_none_match:
+        return None
+    tags = sorted(request.if_none_match.as_set())
+    matched = domain.still_valid(tags, key, domain.current_state(conn))
+    return None if matched is None else _not_modified(matched)
+
+
+def _answer(found: domain.Feed, key: str, render: Callable[[], bytes]) -> Response:
+    """304 when the client's validator holds for the feed just read, else the feed."""
+    etag = found.etag(key)
+    newest = found.newest
+    if request.if_none_match:  # it decides alone when sent (RFC 9110 13.2.2)
+        if request.if_none_match.contains(etag.strip('"')):
+            return _not_modified(etag)
     elif request.if_modified_since and newest is not None:
         # HTTP dates count whole seconds
-        fresh = newest.astimezone(UTC).replace(microsecond=0) <= request.if_modified_since
-    if fresh:
-        response = Response(status=304)
-    else:
-        response = Response(render(), status=200, content_type=ATOM)
-        response.headers["Content-Language"] = "pl, en"
-    for name, value in headers.items():
-        response.headers[name] = value
+        if newest.astimezone(UTC).replace(microsecond=0) <= request.if_modified_since:
+            response = _not_modified(etag)
+            response.headers["Last-Modified"] = http_date(newest)
+            return response
+    response = Response(render(), status=200, content_type=ATOM)
+    response.headers["Content-Language"] = "pl, en"
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = FEED_CACHE
+    if newest is not None:
+        response.headers["Last-Modified"] = http_date(newest)  # in GMT, whatever the zone
     return response
 
 
@@ -156,6 +172,10 @@ def area_feed() -> Response:
     args = request.args.to_dict()
     with get_pool().connection() as conn:
         where = domain.parse_area(conn, args)
+        key = domain.digest(conn, where.key)
+        unchanged = _still_valid(conn, key)
+        if unchanged is not None:
+            return unchanged
         found = domain.area_changes(conn, where)
     what_pl, what_en = where.describe()
     query = urlencode(sorted(args.items()))
@@ -174,7 +194,7 @@ def area_feed() -> Response:
             found,
         )
 
-    return _answer(found, where.key, render)
+    return _answer(found, key, render)
 
 
 @feeds.get("/reports/<reference>/feed.atom")
@@ -182,7 +202,12 @@ def report_feed(reference: str) -> Response:
     """Public: one public report's history, to follow it by its reference."""
     base = load_settings().public_url.rstrip("/")
     with get_pool().connection() as conn:
-        ref, found = domain.report_history(conn, reference)
+        ref = domain.parse_reference(conn, reference)
+        key = domain.digest(conn, f"report={ref}")
+        unchanged = _still_valid(conn, key)
+        if unchanged is not None:
+            return unchanged
+        ref, found = domain.report_history(conn, ref)
     latest = found.changes[0]
 
     def render() -> bytes:
@@ -197,4 +222,4 @@ def report_feed(reference: str) -> Response:
             report_feed=True,
         )
 
-    return _answer(found, f"report={ref}", render)
+    return _answer(found, key, render)
