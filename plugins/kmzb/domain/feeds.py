@@ -128,21 +128,26 @@ class Feed:
 
     def etag(self, key: str) -> str:
         """A strong validator that can be checked without reading the feed again: the
-        last change stored when it was read, the first instant one of its entries leaves
-        the public view, and a digest of the filter and the vocabulary. The same three,
-        the same entries (a feed is the newest N public changes: only a new change or an
-        entry's window ending alters it)."""
+        first instant one of its entries leaves the public view, and a digest of the
+        filter (`key`, from `digest`) with the last change stored when it was read. The
+        same two, the same entries (a feed is the newest N public changes: only a new
+        change or an entry's window ending alters it)."""
         expires = "inf" if self.expires is None else str(int(self.expires.timestamp()))
-        return f'"{self.state.last_change}-{expires}-{key}"'
+        return f'"{expires}-{_tag_digest(key, self.state.last_change)}"'
 
 
-ETAG = re.compile(r'"?([0-9]+)-(inf|[0-9]+)-([0-9a-f]{24})"?')
+ETAG = re.compile(r'"?(inf|[0-9]+)-([0-9a-f]{24})"?')
 
 
 def digest(conn: psycopg.Connection, key: str) -> str:
     """The filter (or reference) and the vocabulary (names, visibility policy), hashed."""
     text = key + "|" + vocabulary.load(conn).etag
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _tag_digest(key_digest: str, last_change: int) -> str:
+    # the last change's number is hashed in: a tag does not tell how busy the service is
+    return hashlib.sha256(f"{key_digest}|{last_change}".encode()).hexdigest()[:24]
 
 
 def current_state(conn: psycopg.Connection) -> State:
@@ -158,13 +163,12 @@ def current_state(conn: psycopg.Connection) -> State:
 
 def still_valid(tags: list[str], key_digest: str, state: State) -> str | None:
     """The first of the client's ETags that still names the feed as it is now, or None."""
+    expected = _tag_digest(key_digest, state.last_change)
     for tag in tags:
         found = ETAG.fullmatch(tag.strip())
-        if found is None or found.group(3) != key_digest:
+        if found is None or found.group(2) != expected:
             continue
-        if int(found.group(1)) != state.last_change:
-            continue
-        if found.group(2) == "inf" or state.now.timestamp() < int(found.group(2)):
+        if found.group(1) == "inf" or state.now.timestamp() < int(found.group(1)):
             return '"' + "-".join(found.groups()) + '"'
     return None
 
