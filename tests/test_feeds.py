@@ -118,7 +118,9 @@ def test_filters_select_by_place_bbox_category_and_status(api, reports) -> None:
         assert krakow in found and wroclaw not in found, params
     assert refs(read(api, AREA, gmina="0264011")[1]) == {wroclaw}
     title = read(api, AREA, powiat="1261")[1].feed.title
-    assert title.startswith("KMZB: zmiany zagrożeń — powiat Kraków (1261) / ")
+    assert title == (
+        "KMZB: zmiany zagrożeń — powiat Kraków (1261) / KMZB: threat changes — county Kraków (1261)"
+    )
     assert krakow not in refs(read(api, AREA, bbox="16.9,51.0,17.1,51.2")[1])
     assert krakow not in refs(read(api, AREA, status="confirmed")[1])
     assert krakow not in refs(read(api, AREA, category="vandalism")[1])

@@ -66,7 +66,8 @@ class AreaFilter:
             # powiat names carry their level already ("powiat Kraków", "powiat krakowski")
             named = place.name if place.name.startswith(level_pl) else f"{level_pl} {place.name}"
             pl.append(f"{named} ({place.teryt})")
-            en.append(f"{level_en} {place.name} ({place.teryt})")
+            bare = place.name.removeprefix(f"{level_pl} ")
+            en.append(f"{level_en} {bare} ({place.teryt})")
         if self.bbox:
             box = ", ".join(f"{v:g}" for v in self.bbox)
             pl.append(f"obszar {box}")
