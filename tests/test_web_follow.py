@@ -10,15 +10,21 @@ the broker the service advertises, and the copied URL answers as an Atom feed.
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import subprocess
+import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import feedparser
 import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from helpers import new_address
+from helpers import new_address, token_for
 from test_web import CHROMIUM, CHROMIUM_ARGS, build_web_client, search_and_pick, shot
 
 KRAKOW_TOPIC = "kmzb/threats/12/1261/1261011/#"
@@ -230,3 +236,63 @@ def test_following_a_report_copies_its_feed(
         shot(page, "follow-report")
     assert page.outside_requests == []  # type: ignore[attr-defined]
     page.context.close()
+
+
+def test_the_pages_mosquitto_sub_line_prints_a_confirmation_in_krakow(
+    browser: Browser, app: str, alerts_publisher: Any, mqtt_broker: Any
+) -> None:
+    """What the page hands out works as given: its mosquitto_sub line (Debian's client,
+    anonymous) prints the message when a coordinator confirms a report in Kraków, and
+    the copied feed shows the report."""
+    page = follow_page(browser, app)
+    page.goto("/map/#area")
+    search_and_pick(page, "Kraków", "TERYT 1261011")
+    block = page.locator("#area-follow")
+    expect(block.locator(".follow-broker")).to_have_text(f"mqtt://127.0.0.1:{mqtt_broker.port}")
+    command = block.locator(".follow-command").input_value()
+    block.locator("button.follow-copy").click()
+    expect(block.locator(".follow-status")).to_contain_text("Skopiowano")
+    feed = clipboard(page)
+    page.context.close()
+
+    # -d: its debug lines say when the broker has acknowledged the subscription;
+    # stdbuf: line by line into the pipe
+    argv = [*shlex.split(command), "-d", "-W", "60"]
+    assert argv[0] == "mosquitto_sub" and argv[argv.index("-t") + 1] == KRAKOW_TOPIC
+    client = subprocess.Popen(["stdbuf", "-oL", *argv], stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout is not None
+        for line in client.stdout:
+            if "SUBACK" in line:
+                break
+        reference = new_report_in_krakow(app)
+        coordinator = {"Authorization": f"Bearer {token_for('coordinator', 'KMP-1261')}"}
+        for version, status in enumerate(("verification", "confirmed"), start=1):
+            answer = requests.post(
+                f"{app}/processes/review-threat/execution",
+                json={"inputs": {"reference": reference, "status": status, "version": version}},
+                headers=coordinator,
+                timeout=60,
+            )
+            assert answer.status_code == 200, answer.text
+        events = []
+        deadline = time.monotonic() + 40
+        for line in client.stdout:
+            if line.startswith("kmzb/threats/"):
+                topic, payload = line.split(" ", 1)
+                events.append((topic, json.loads(payload)))
+                if events[-1][1]["data"]["properties"]["status"] == "confirmed":
+                    break
+            assert time.monotonic() < deadline, events
+    finally:
+        client.terminate()
+        client.wait(timeout=10)
+    topic, event = events[-1]
+    assert topic == "kmzb/threats/12/1261/1261011/illegal_dumping"
+    assert event["type"] == "pl.kmzb.threat.status-changed"
+    assert event["subject"] == reference
+    assert [e["subject"] for _, e in events] == [reference] * len(events)
+
+    parsed = feedparser.parse(requests.get(feed, timeout=30).content)
+    assert parsed.bozo == 0
+    assert any(reference in entry.get("link", "") + entry.get("id", "") for entry in parsed.entries)
