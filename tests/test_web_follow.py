@@ -170,6 +170,10 @@ def test_following_krakow_by_gmina_powiat_and_point(browser: Browser, app: str) 
               .filter(e => !e.labels?.length).map(e => e.id)"""
     )
     assert unlabelled == []
+    # on a phone the block fits the screen: nothing wider than it
+    page.set_viewport_size({"width": 390, "height": 844})
+    block.scroll_into_view_if_needed()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     assert page.outside_requests == []  # type: ignore[attr-defined]
     page.context.close()
 
