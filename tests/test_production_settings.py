@@ -35,6 +35,7 @@ def safe(server: Settings, db_url: str) -> dict[str, str]:
         "KMZB_JWT_AUDIENCE": "kmzb-api",
         "KMZB_REPORTER_KEY": REPORTER_KEY,
         "KMZB_PUBLIC_URL": "https://mapa.example.pl",
+        "KMZB_MQTT_PUBLIC_URL": "mqtts://mapa.example.pl:8883",
         "DATABASE_URL": db_url,
         "KMZB_API_DATABASE_URL": connection.api_url(server, TEST_DB),
     }
@@ -100,6 +101,14 @@ UNSAFE = {
     "localhost as the public URL": (
         lambda c: {**c, "KMZB_PUBLIC_URL": "https://localhost"},
         "KMZB_PUBLIC_URL names a loopback host",
+    ),
+    "no public broker URL": (
+        lambda c: without(c, "KMZB_MQTT_PUBLIC_URL"),
+        "KMZB_MQTT_PUBLIC_URL is not set",
+    ),
+    "a loopback public broker": (
+        lambda c: {**c, "KMZB_MQTT_PUBLIC_URL": "mqtt://127.0.0.1:1883"},
+        "KMZB_MQTT_PUBLIC_URL names a loopback host",
     ),
     "the flood guard off": (
         lambda c: {**c, "KMZB_BURST_THRESHOLD": "1"},

@@ -376,6 +376,7 @@ def test_production_refuses_an_api_login_that_is_a_superuser(db_url: str, tmp_pa
         KMZB_JWT_AUDIENCE="kmzb",
         KMZB_REPORTER_KEY="k" * 40,
         KMZB_PUBLIC_URL="https://kmzb.example.org",
+        KMZB_MQTT_PUBLIC_URL="mqtts://kmzb.example.org:8883",
         KMZB_VAR_DIR=str(tmp_path),
         DATABASE_URL=db_url,
         KMZB_API_DATABASE_URL=db_url,  # the administrator's login: refused

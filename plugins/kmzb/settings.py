@@ -501,6 +501,13 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append(f"KMZB_PUBLIC_URL must be https://, not {settings.public_url!r}")
     elif _loopback_host(public.hostname or ""):
         problems.append(f"KMZB_PUBLIC_URL names a loopback host: {settings.public_url!r}")
+    broker = urlsplit(settings.mqtt_public_url)
+    if "KMZB_MQTT_PUBLIC_URL" not in settings.given:
+        problems.append(
+            "KMZB_MQTT_PUBLIC_URL is not set: give the broker URL subscribers connect to"
+        )
+    elif _loopback_host(broker.hostname or ""):
+        problems.append(f"KMZB_MQTT_PUBLIC_URL names a loopback host: {settings.mqtt_public_url!r}")
     if settings.burst_threshold < 2:
         problems.append("KMZB_BURST_THRESHOLD is under 2: the flood guard must be on")
     if not 24 <= settings.reporter_hash_retention_hours <= 48:

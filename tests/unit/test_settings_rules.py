@@ -28,6 +28,7 @@ PRODUCTION = {
     "KMZB_JWT_AUDIENCE": "kmzb",
     "KMZB_REPORTER_KEY": SECRET,
     "KMZB_PUBLIC_URL": "https://mapa.example.pl",
+    "KMZB_MQTT_PUBLIC_URL": "mqtts://mapa.example.pl:8883",
     "KMZB_BURST_THRESHOLD": "10",
 }
 
