@@ -172,6 +172,7 @@ def test_the_web_client(browser: Browser, site: str) -> None:
         ("/collections/gminy?f=html", "#collection-map.leaflet-container path.leaflet-interactive"),
         ("/processes?f=html", "table tbody tr"),
         ("/conformance?f=html", "main ul li"),
+        ("/asyncapi?f=html", "main"),
         ("/collections/threats/queryables?f=html", "main"),
     ],
 )

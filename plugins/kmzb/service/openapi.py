@@ -584,6 +584,38 @@ ATOM_FEED = {
 NOT_MODIFIED = {"description": "Not modified: the validator sent still holds / bez zmian"}
 
 
+# pygeoapi serves the AsyncAPI document (kmzb.service.asyncapi writes it) but its
+# OpenAPI document does not name the path
+ASYNCAPI_PATH = {
+    "/asyncapi": {
+        "get": {
+            "operationId": "getAsyncAPI",
+            "tags": ["server"],
+            "summary": "The alerts' AsyncAPI 3.0 document / dokument AsyncAPI powiadomień MQTT",
+            "description": "Public: the MQTT broker, the channels (kmzb/threats/..., "
+            "kmzb/statistics/crime-rates/...) and the message schemas.",
+            "parameters": [
+                _query(
+                    "f",
+                    "The format: json (AsyncAPI) or html",
+                    {"type": "string", "enum": ["json", "html"]},
+                )
+            ],
+            "responses": {
+                "200": {
+                    "description": "The AsyncAPI document, or its page",
+                    "content": {
+                        "application/asyncapi+json": {"schema": {"type": "object"}},
+                        "text/html": {"schema": {"type": "string"}},
+                    },
+                },
+                **_errors("400"),
+            },
+        }
+    }
+}
+
+
 def feed_paths(public_statuses: list[str], public_categories: list[str]) -> dict:
     """The OpenAPI paths of the Atom feeds (kmzb.service.feeds)."""
     from kmzb.domain import feeds
@@ -729,6 +761,7 @@ def complete(document: dict) -> dict:
             [c.code for c in words.categories if c.public_rule != "never"],
         )
     )
+    our.update(ASYNCAPI_PATH)
     return truthful(bundle(describe(document, processes, our)))
 
 
