@@ -17,6 +17,8 @@ import paho.mqtt.client as mqtt
 import psycopg
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from helpers import new_address, token_for
 from kmzb.domain import alerts
@@ -29,16 +31,23 @@ WAIT = 20.0
 class Subscriber:
     """An anonymous paho-mqtt client (MQTT v5) collecting what it receives on `topic`."""
 
-    def __init__(self, port: int, topic: str) -> None:
+    def __init__(self, port: int, topic: str, session: str | None = None) -> None:
+        """`session`: a client id whose session the broker keeps (clean start off, 5 min
+        expiry), so what arrives while it is away is queued for it."""
         self.messages: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self.seen: list[tuple[str, dict[str, Any]]] = []
         subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=session or "", protocol=mqtt.MQTTv5
+        )
         self.client.on_message = lambda _c, _u, m: self.messages.put(
             (m.topic, json.loads(m.payload))
         )
         self.client.on_subscribe = lambda *_a: subscribed.set()
-        self.client.connect("127.0.0.1", port)
+        properties = Properties(PacketTypes.CONNECT)
+        if session:
+            properties.SessionExpiryInterval = 300
+        self.client.connect("127.0.0.1", port, clean_start=session is None, properties=properties)
         self.client.loop_start()
         self.client.subscribe(topic, qos=1)
         assert subscribed.wait(10), "the broker did not acknowledge the subscription"
@@ -212,7 +221,10 @@ def test_an_anonymous_client_may_not_publish(api: str, mqtt_broker: Any) -> None
 def test_with_the_broker_down_the_alert_waits_in_the_outbox(
     api: str, db_url: str, alerts_publisher: Any, mqtt_broker: Any
 ) -> None:
-    krakow = Subscriber(mqtt_broker.port, "kmzb/threats/12/1261/#")
+    # a subscriber with a persistent session: the broker keeps its subscription across
+    # the restart, so a message sent before it is back is queued for it (no race)
+    session = f"outbox-test-{uuid.uuid4().hex[:8]}"
+    krakow = Subscriber(mqtt_broker.port, "kmzb/threats/12/1261/#", session)
     ref = submit(api, KRAKOW, "vandalism")
     krakow.wait_for(ref, "pl.kmzb.threat.published")
     krakow.close()
@@ -231,7 +243,7 @@ def test_with_the_broker_down_the_alert_waits_in_the_outbox(
         time.sleep(2)  # the publisher retries meanwhile, and keeps the row
     finally:
         mqtt_broker.start()
-    krakow = Subscriber(mqtt_broker.port, "kmzb/threats/12/1261/#")
+    krakow = Subscriber(mqtt_broker.port, "kmzb/threats/12/1261/#", session)
     try:
         changed = krakow.wait_for(ref, "pl.kmzb.threat.status-changed", seconds=60)
         assert changed["data"]["properties"]["status"] == "verification"

@@ -1,7 +1,7 @@
 """Launching Mosquitto for development: the MQTT broker of the alerts (issue 14).
 
 `kmzb run` (and the tests) write var/mqtt/: mosquitto.conf (a listener on
-127.0.0.1:KMZB_MQTT_PORT, no persistence, log to a file), the password file
+127.0.0.1:KMZB_MQTT_PORT, sessions persisted in var/mqtt, log to a file), the password file
 (mosquitto_passwd, mode 0600) with the one user that may publish,
 `kmzb-publisher`, and the ACL: anonymous clients may subscribe to `kmzb/#` and
 publish nothing; kmzb-publisher may read and write `kmzb/#`. Its password is
@@ -93,7 +93,12 @@ def write_files(folder: Path, port: int, password: str) -> BrokerFiles:
                 "allow_anonymous true",
                 f"password_file {files.password_file}",
                 f"acl_file {files.acl_file}",
-                "persistence false",
+                # subscribers' persistent sessions (and their queued QoS 1 messages)
+                # survive a restart: saved on shutdown and every minute
+                "persistence true",
+                f"persistence_location {files.config.parent}/",
+                "autosave_interval 60",
+                "persistent_client_expiration 1d",  # sessions nobody resumes: a day
                 f"log_dest file {files.log}",
                 "log_type error",
                 "log_type warning",
