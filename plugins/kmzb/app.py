@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+import psycopg
 import yaml
 
 if TYPE_CHECKING:
@@ -86,24 +88,49 @@ def prepare_environment() -> None:
     # the document also holds the vocabulary (process enums, status codes): a migration
     # that changes it must rebuild the document as an edit of these files does
     stamp = openapi.with_suffix(".vocabulary")
-    vocabulary = current_vocabulary(url)
+    asyncapi = Path(os.environ["PYGEOAPI_ASYNCAPI"])
+    written = openapi.exists() and stamp.exists() and asyncapi.exists()
+    try:
+        # a worker that gunicorn starts again while the database restarts must come up
+        # (and answer 503 until it is back) on the documents already written; only a
+        # first start, with none written, waits for the database
+        vocabulary = current_vocabulary(url, wait_seconds=0 if written else FIRST_START_WAIT)
+    except psycopg.OperationalError as error:
+        if not written:
+            raise SettingsError(
+                f"the database is unreachable and the API documents were never written: {error}"
+            ) from error
+        logging.getLogger(__name__).warning(
+            "database unreachable at start (%s): serving the documents written before",
+            str(error).splitlines()[0],
+        )
+        return
     tag = vocabulary.etag
     # the AsyncAPI document (/asyncapi): small, written at each start (the broker's
     # public URL and the categories are in it)
-    asyncapi_document.write(config, Path(os.environ["PYGEOAPI_ASYNCAPI"]), vocabulary)
+    asyncapi_document.write(config, asyncapi, vocabulary)
     stale = not openapi.exists() or not stamp.exists() or stamp.read_text() != tag
     if stale or openapi.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         write_openapi(config, openapi)
         stamp.write_text(tag)
 
 
-def current_vocabulary(url: str) -> Vocabulary:
-    import psycopg
+FIRST_START_WAIT = 30.0  # seconds a first start waits for the database
 
+
+def current_vocabulary(url: str, wait_seconds: float = 0.0) -> Vocabulary:
+    """The database's vocabulary; tries again for `wait_seconds` while it is unreachable."""
     from kmzb.domain import vocabulary
 
-    with psycopg.connect(url, connect_timeout=10) as conn:
-        return vocabulary.read(conn)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=5) as conn:
+                return vocabulary.read(conn)
+        except psycopg.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 # gunicorn stops, instead of booting workers again and again, when a worker exits with
