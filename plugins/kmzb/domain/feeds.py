@@ -29,6 +29,11 @@ LEVELS = {
 }
 
 
+def teryt_pattern(level: str) -> str:
+    """The pattern of a TERYT code of `level` (the feeds, the OpenAPI and AsyncAPI documents)."""
+    return f"^[0-9]{{{LEVELS[level][0]}}}$"
+
+
 @dataclass(frozen=True)
 class Place:
     level: str
@@ -180,7 +185,7 @@ def _refuse(field: str, pl: str, en: str) -> DomainError:
 
 def _place(conn: psycopg.Connection, level: str, value: str) -> Place:
     digits, stored_level, level_pl, level_en = LEVELS[level]
-    if not re.fullmatch(rf"[0-9]{{{digits}}}", value):
+    if not re.fullmatch(teryt_pattern(level), value):
         raise _refuse(
             level,
             f"Kod TERYT ({level_pl}) ma {digits} cyfr.",

@@ -8,15 +8,15 @@ description, built on first access.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from pygeoapi.process.base import BaseProcessor
 
 from kmzb.db.pool import get_pool
-from kmzb.domain import review, vocabulary
+from kmzb.domain import review
 from kmzb.domain.caller import current_caller
 from kmzb.domain.vocabulary import Vocabulary
+from kmzb.processes.described import VocabularyDescription
 
 
 def target_statuses(vocab: Vocabulary) -> list[str]:
@@ -116,18 +116,7 @@ def process_metadata(vocab: Vocabulary) -> dict[str, Any]:
     }
 
 
-_described: dict[str, Any] | None = None
-_lock = threading.Lock()
-
-
-def current_metadata() -> dict[str, Any]:
-    """The description from the vocabulary this process read (once) from the database."""
-    global _described
-    with _lock:
-        if _described is None:
-            with get_pool().connection() as conn:
-                _described = process_metadata(vocabulary.load(conn))
-        return _described
+current_metadata = VocabularyDescription(process_metadata)
 
 
 def __getattr__(name: str) -> Any:

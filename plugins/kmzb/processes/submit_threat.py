@@ -8,18 +8,18 @@ length, the attachments) are generated from the vocabulary in the database
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from flask import has_request_context, request
 from pygeoapi.process.base import BaseProcessor
 
 from kmzb.db.pool import get_pool
-from kmzb.domain import idempotency, intake, vocabulary
+from kmzb.domain import idempotency, intake
 from kmzb.domain.caller import current_caller
 from kmzb.domain.notices import EMERGENCY_NOTICE
 from kmzb.domain.submission import SOURCES
 from kmzb.domain.vocabulary import Vocabulary
+from kmzb.processes.described import VocabularyDescription
 from kmzb.settings import load_settings
 
 # Advertised in the description: a client retries safely with the same key.
@@ -162,18 +162,7 @@ def process_metadata(vocab: Vocabulary) -> dict[str, Any]:
     }
 
 
-_described: dict[str, Any] | None = None
-_lock = threading.Lock()
-
-
-def current_metadata() -> dict[str, Any]:
-    """The description from the vocabulary this process read (once) from the database."""
-    global _described
-    with _lock:
-        if _described is None:
-            with get_pool().connection() as conn:
-                _described = process_metadata(vocabulary.load(conn))
-        return _described
+current_metadata = VocabularyDescription(process_metadata)
 
 
 def __getattr__(name: str) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from kmzb.domain.feeds import teryt_pattern
 from kmzb.domain.vocabulary import Vocabulary
 
 THREATS_CHANNEL = "kmzb/threats/{wojewodztwo}/{powiat}/{gmina}/{category}"
@@ -50,9 +51,9 @@ THREAT_EVENT_TYPES = (
 )
 STATISTICS_EVENT_TYPE = "pl.kmzb.statistics.updated"
 
-WOJEWODZTWO_PATTERN = "^[0-9]{2}$"
-POWIAT_PATTERN = "^[0-9]{4}$"
-GMINA_PATTERN = "^[0-9]{7}$"
+WOJEWODZTWO_PATTERN = teryt_pattern("wojewodztwo")
+POWIAT_PATTERN = teryt_pattern("powiat")
+GMINA_PATTERN = teryt_pattern("gmina")
 
 
 def collection_link(collection: str, broker_url: str, locale: str) -> dict[str, Any] | None:

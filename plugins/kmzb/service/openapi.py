@@ -633,15 +633,19 @@ def feed_paths(public_statuses: list[str], public_categories: list[str]) -> dict
                 "Conditional GET with If-None-Match or If-Modified-Since answers 304.",
                 "parameters": [
                     _query(
-                        "gmina", "Gmina TERYT code (7 digits)", {**codes, "pattern": "^[0-9]{7}$"}
+                        "gmina",
+                        "Gmina TERYT code (7 digits)",
+                        {**codes, "pattern": feeds.teryt_pattern("gmina")},
                     ),
                     _query(
-                        "powiat", "Powiat TERYT code (4 digits)", {**codes, "pattern": "^[0-9]{4}$"}
+                        "powiat",
+                        "Powiat TERYT code (4 digits)",
+                        {**codes, "pattern": feeds.teryt_pattern("powiat")},
                     ),
                     _query(
                         "wojewodztwo",
                         "Województwo TERYT code (2 digits)",
-                        {**codes, "pattern": "^[0-9]{2}$"},
+                        {**codes, "pattern": feeds.teryt_pattern("wojewodztwo")},
                     ),
                     _query(
                         "bbox",
