@@ -144,12 +144,14 @@ def tables(conn: psycopg.Connection) -> dict:
         ).fetchall()
         times = cur.execute("SELECT * FROM kmzb.times_of_day ORDER BY sort_order").fetchall()
         limits = cur.execute("SELECT * FROM kmzb.limits").fetchone()
+        groups = cur.execute("SELECT * FROM kmzb.category_groups ORDER BY sort_order").fetchall()
     return {
         "statuses": statuses,
         "transitions": {(t["from_status"], t["to_status"]) for t in transitions},
         "categories": categories,
         "times": times,
         "limits": limits,
+        "groups": groups,
     }
 
 
@@ -159,7 +161,7 @@ def test_vocabulary_is_the_tables(api: str, conn: psycopg.Connection) -> None:
     assert answer.headers["Content-Type"].startswith("application/json")
     assert answer.headers["Cache-Control"] == "public, max-age=300"
     body = answer.json()
-    assert set(body) == {"statuses", "categories", "times_of_day", "limits"}
+    assert set(body) == {"statuses", "categories", "times_of_day", "limits", "groups"}
     data = tables(conn)
 
     assert [s["code"] for s in body["statuses"]] == [s["code"] for s in data["statuses"]]
@@ -177,6 +179,7 @@ def test_vocabulary_is_the_tables(api: str, conn: psycopg.Connection) -> None:
         days = row["public_for"].days if row["public_for"] is not None else None
         assert served["public_for_days"] == days
         assert served["sort_order"] == row["sort_order"]
+        assert served["open311_status"] == row["open311_status"]
     served_transitions = {(s["code"], to) for s in body["statuses"] for to in s["next"]}
     assert served_transitions == data["transitions"]
 
@@ -189,7 +192,12 @@ def test_vocabulary_is_the_tables(api: str, conn: psycopg.Connection) -> None:
             "description_required": row["description_required"],
             "public_rule": row["public_rule"],
             "sort_order": row["sort_order"],
+            "group": row["group_code"],
         }
+    assert body["groups"] == [
+        {"code": g["code"], "name": {"pl": g["name_pl"], "en": g["name_en"]}}
+        for g in data["groups"]
+    ]
     assert body["times_of_day"] == [
         {"code": t["code"], "name": {"pl": t["name_pl"], "en": t["name_en"]}} for t in data["times"]
     ]

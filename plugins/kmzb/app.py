@@ -155,6 +155,7 @@ def create_app() -> Flask:
     from kmzb.service import conformance, faults, security
     from kmzb.service.basemap import basemap
     from kmzb.service.feeds import feeds
+    from kmzb.service.open311 import open311_routes
     from kmzb.service.routes import routes
     from kmzb.service.web import web
     from kmzb.service.wms_proxy import wms
@@ -163,7 +164,7 @@ def create_app() -> Flask:
     faults.install(app)  # database faults: 503 + Retry-After; reads retried; quiet 4xx logs
     query_checks.install(app)  # collection and tile parameters: 4xx, never a 500
     conformance.install(app)  # GeoJSON as application/geo+json
-    for blueprint in (routes, web, wms, basemap, feeds):
+    for blueprint in (routes, web, wms, basemap, feeds, open311_routes):
         app.register_blueprint(blueprint)
     return app
 

@@ -288,6 +288,60 @@ def token_issue(
 
 
 @main.group()
+def partners() -> None:
+    """Partner institutions' API keys (Open311 api_key): made, listed, revoked."""
+
+
+@partners.command("add-key")
+@click.argument("institution")
+@click.option("--label", default="", help="what the key is for, e.g. the system using it")
+@click.pass_context
+@_fail_cleanly
+def partners_add_key(ctx: click.Context, institution: str, label: str) -> None:
+    """Make an API key for INSTITUTION (a code, e.g. SM-KRAKOW) and print it once."""
+    from kmzb.domain import api_keys
+
+    with connection.connect(bring_up(_settings(ctx))) as conn:
+        key_id, key = api_keys.add(conn, institution, label)
+    click.echo(key)
+    click.echo(
+        f"key {key_id} for {institution}: shown once, only its SHA-256 is kept; "
+        f"revoke it with: kmzb partners revoke-key {key_id}",
+        err=True,
+    )
+
+
+@partners.command("revoke-key")
+@click.argument("key_id", type=int)
+@click.pass_context
+@_fail_cleanly
+def partners_revoke_key(ctx: click.Context, key_id: int) -> None:
+    """Revoke the API key KEY_ID (see `kmzb partners keys`)."""
+    from kmzb.domain import api_keys
+
+    with connection.connect(bring_up(_settings(ctx))) as conn:
+        if not api_keys.revoke(conn, key_id):
+            raise KmzbError(f"no key {key_id} in force")
+    click.echo(f"key {key_id} revoked")
+
+
+@partners.command("keys")
+@click.pass_context
+@_fail_cleanly
+def partners_keys(ctx: click.Context) -> None:
+    """List the API keys: id, institution, label, made, revoked (never the key)."""
+    from kmzb.domain import api_keys
+
+    with connection.connect(bring_up(_settings(ctx))) as conn:
+        for key in api_keys.listing(conn):
+            revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-"
+            click.echo(
+                f"{key.id}\t{key.institution}\t{key.label or '-'}\t"
+                f"{key.created_at.isoformat(timespec='seconds')}\t{revoked}"
+            )
+
+
+@main.group()
 def alerts() -> None:
     """Alerts over MQTT (issue 14): the outbox and its publisher."""
 

@@ -10,7 +10,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from kmzb.domain.vocabulary import Category, Limits, Name, Status, TimeOfDay, Vocabulary
+from kmzb.domain.vocabulary import (
+    Category,
+    CategoryGroup,
+    Limits,
+    Name,
+    Status,
+    TimeOfDay,
+    Vocabulary,
+)
 
 
 @pytest.fixture()
@@ -32,6 +40,7 @@ def vocab() -> Vocabulary:
             public_for_days=None,
             next=nxt,
             sort_order=order,
+            open311_status="open" if code == "new" else "closed",
         )
 
     return Vocabulary(
@@ -41,7 +50,15 @@ def vocab() -> Vocabulary:
             status("closed", 3, ()),
         ),
         categories=(
-            Category("vandalism", Name("Wandalizm", "Vandalism"), "vandalism", False, "policy", 1),
+            Category(
+                "vandalism",
+                Name("Wandalizm", "Vandalism"),
+                "vandalism",
+                False,
+                "policy",
+                1,
+                "order",
+            ),
         ),
         times_of_day=(
             TimeOfDay("morning", Name("Rano", "Morning")),
@@ -55,6 +72,7 @@ def vocab() -> Vocabulary:
             reference_pattern=r"^KMZB-[0-9]{4}-[0-9]{6}$",
             teryt_gmina_pattern=r"^[0-9]{7}$",
         ),
+        groups=(CategoryGroup("order", Name("Porządek", "Order")),),
     )
 
 

@@ -6,6 +6,7 @@ before the caller gets an answer."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -77,6 +78,13 @@ def _check_against_database(conn: psycopg.Connection, sub: Submission) -> list[F
     return errors
 
 
+def parse_and_check(conn: psycopg.Connection, inputs: Any) -> tuple[Submission, list[FieldError]]:
+    """Every problem of submit-threat's inputs: their shape (kmzb.domain.submission) and
+    what only the database knows (the category, the point in Poland). Stores nothing."""
+    sub, errors = parse_submission(inputs, vocabulary.load(conn))
+    return sub, errors + _check_against_database(conn, sub)
+
+
 def _check_source(caller: Caller, source: str) -> None:
     allowed = {
         "citizen": None,
@@ -110,13 +118,24 @@ def _enforce_daily_limit(conn: psycopg.Connection, settings: Settings, hashed: s
 
 INSERT_REPORT = """
 INSERT INTO kmzb.reports (public_ref, category, geom, event_date, time_of_day, description,
-                          status, police_unit, gmina_teryt, source, reporter_hash)
+                          status, police_unit, gmina_teryt, source, reporter_hash,
+                          address_string, media_url)
 SELECT %(ref)s, %(category)s, p.geom, %(event_date)s, %(time_of_day)s, %(description)s,
        (SELECT code FROM kmzb.statuses WHERE is_initial),
-       kmzb.police_unit_at(p.geom), kmzb.gmina_at(p.geom), %(source)s, %(reporter_hash)s
+       kmzb.police_unit_at(p.geom), kmzb.gmina_at(p.geom), %(source)s, %(reporter_hash)s,
+       %(address_string)s, %(media_url)s
 FROM (SELECT {point} AS geom) p
 RETURNING id, public_ref, status, police_unit, gmina_teryt, created_at
 """
+
+
+@dataclass(frozen=True)
+class ClientDetails:
+    """What a municipal system may hand over beside the inputs (Open311): the place in
+    words and a link to a picture, kept as text for the police, never fetched."""
+
+    address_string: str | None = None
+    media_url: str | None = None
 
 
 def submit(
@@ -125,6 +144,7 @@ def submit(
     caller: Caller,
     inputs: Any,
     idempotency_key: str | None = None,
+    details: ClientDetails = ClientDetails(),
 ) -> dict[str, Any]:
     """Validate and store a report with its first history entry; commit; describe it.
 
@@ -136,13 +156,16 @@ def submit(
         claim, answered = idempotency.begin(
             conn,
             idempotency_key,
-            idempotency.fingerprint("submit-threat", caller.actor, inputs),
+            idempotency.fingerprint(
+                "submit-threat",
+                caller.actor,
+                inputs if details == ClientDetails() else {"inputs": inputs, **asdict(details)},
+            ),
         )
         if answered is not None:
             conn.commit()
             return dict(answered)
-    sub, errors = parse_submission(inputs, vocabulary.load(conn))
-    errors += _check_against_database(conn, sub)
+    sub, errors = parse_and_check(conn, inputs)
     if errors:
         conn.rollback()
         raise invalid(errors)
@@ -161,6 +184,8 @@ def submit(
             "description": sub.description,
             "source": sub.source,
             "reporter_hash": hashed,
+            "address_string": details.address_string,
+            "media_url": details.media_url,
             **point_params,
         }
         for _attempt in range(3):

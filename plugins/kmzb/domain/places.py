@@ -106,6 +106,13 @@ def _gazetteer() -> tuple[tuple[str, dict[str, Any]], ...]:
     return tuple(sorted(places, key=lambda p: -p[1]["population"]))
 
 
+def named_exactly(name: str) -> list[dict[str, Any]]:
+    """Gazetteer places whose whole name is `name` (case and diacritics ignored),
+    most populous first: "wieliczka" finds Wieliczka, "Nowa Wieś" many villages."""
+    folded = fold(name.strip())
+    return [place for key, place in _gazetteer() if key == folded]
+
+
 def parse(args: dict[str, str]) -> tuple[str, int]:
     query = (args.get("q") or "").strip()
     errors = []

@@ -32,6 +32,9 @@ def read(conn: psycopg.Connection, caller: Caller, reference: Any) -> dict[str, 
             "gmina_teryt": row["gmina_teryt"],
             "lon": row["lon"],
             "lat": row["lat"],
+            # as an Open311 client gave them: text for the police, never fetched
+            "address_string": row["address_string"],
+            "media_url": row["media_url"],
             "history": report_rows.history(conn, row["id"], internal=True),
             # where a review may take it now (kmzb.status_transitions), named for the panel
             "allowed_transitions": vocabulary.load(conn).allowed_transitions(row["status"]),

@@ -74,6 +74,7 @@ SELECT r.id, r.public_ref, r.category, c.name_pl AS category_pl, c.name_en AS ca
        r.police_unit, u.name AS police_unit_name, r.created_at, r.status_changed_at,
        r.event_date, r.time_of_day, r.forwarded_to, r.version, r.description, r.source,
        r.gmina_teryt, i.name_pl AS forwarded_to_pl, i.name_en AS forwarded_to_en,
+       r.address_string, r.media_url,
        ST_X(ST_Transform(r.geom, 4326)) AS lon, ST_Y(ST_Transform(r.geom, 4326)) AS lat
 FROM kmzb.reports r
 JOIN kmzb.threat_categories c ON c.code = r.category

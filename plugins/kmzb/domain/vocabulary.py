@@ -44,6 +44,7 @@ class Status:
     public_for_days: int | None  # None: for as long as the status lasts (when public)
     next: tuple[str, ...]  # the statuses it may change to (kmzb.status_transitions)
     sort_order: int
+    open311_status: str  # 'open' | 'closed': what Open311 clients see (sql/046)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class Status:
             "public_for_days": self.public_for_days,
             "next": list(self.next),
             "sort_order": self.sort_order,
+            "open311_status": self.open311_status,
         }
 
 
@@ -70,6 +72,7 @@ class Category:
     description_required: bool
     public_rule: str  # 'policy' | 'confirmed_only' | 'never'
     sort_order: int
+    group: str  # a CategoryGroup's code (sql/046)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -79,7 +82,17 @@ class Category:
             "description_required": self.description_required,
             "public_rule": self.public_rule,
             "sort_order": self.sort_order,
+            "group": self.group,
         }
+
+
+@dataclass(frozen=True)
+class CategoryGroup:
+    code: str
+    name: Name
+
+    def as_json(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name.as_json()}
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,7 @@ class Vocabulary:
     categories: tuple[Category, ...]
     times_of_day: tuple[TimeOfDay, ...]
     limits: Limits
+    groups: tuple[CategoryGroup, ...]
 
     def as_json(self) -> dict[str, Any]:
         """The body of GET /vocabulary."""
@@ -131,6 +145,7 @@ class Vocabulary:
             "categories": [c.as_json() for c in self.categories],
             "times_of_day": [t.as_json() for t in self.times_of_day],
             "limits": self.limits.as_json(),
+            "groups": [g.as_json() for g in self.groups],
         }
 
     @property
@@ -144,6 +159,9 @@ class Vocabulary:
 
     def category(self, code: str) -> Category | None:
         return next((c for c in self.categories if c.code == code), None)
+
+    def group(self, code: str) -> CategoryGroup | None:
+        return next((g for g in self.groups if g.code == code), None)
 
     @property
     def status_codes(self) -> list[str]:
@@ -183,15 +201,17 @@ SELECT s.code, s.name_pl, s.name_en, s.colour, s.outline, s.text_colour,
                  FROM kmzb.status_transitions t
                  JOIN kmzb.statuses n ON n.code = t.to_status
                  WHERE t.from_status = s.code), '{}') AS next,
-       s.sort_order
+       s.sort_order, s.open311_status
 FROM kmzb.statuses s
 LEFT JOIN kmzb.visibility_policy p ON p.status = s.code
 ORDER BY s.sort_order
 """
 CATEGORIES = """
-SELECT code, name_pl, name_en, pictogram, description_required, public_rule, sort_order
+SELECT code, name_pl, name_en, pictogram, description_required, public_rule, sort_order,
+       group_code
 FROM kmzb.threat_categories ORDER BY sort_order
 """
+GROUPS = "SELECT code, name_pl, name_en FROM kmzb.category_groups ORDER BY sort_order"
 TIMES_OF_DAY = "SELECT code, name_pl, name_en FROM kmzb.times_of_day ORDER BY sort_order"
 LIMITS = """
 SELECT description_max_chars, attachments_max_count, attachment_max_bytes,
@@ -217,6 +237,7 @@ def read(conn: psycopg.Connection) -> Vocabulary:
                 public_for_days=r["public_for_days"],
                 next=tuple(r["next"]),
                 sort_order=r["sort_order"],
+                open311_status=r["open311_status"],
             )
             for r in cur.execute(STATUSES).fetchall()
         )
@@ -228,12 +249,17 @@ def read(conn: psycopg.Connection) -> Vocabulary:
                 description_required=r["description_required"],
                 public_rule=r["public_rule"],
                 sort_order=r["sort_order"],
+                group=r["group_code"],
             )
             for r in cur.execute(CATEGORIES).fetchall()
         )
         times = tuple(
             TimeOfDay(r["code"], Name(r["name_pl"], r["name_en"]))
             for r in cur.execute(TIMES_OF_DAY).fetchall()
+        )
+        groups = tuple(
+            CategoryGroup(r["code"], Name(r["name_pl"], r["name_en"]))
+            for r in cur.execute(GROUPS).fetchall()
         )
         row = cur.execute(LIMITS).fetchone()
     if row is None:
@@ -246,7 +272,7 @@ def read(conn: psycopg.Connection) -> Vocabulary:
         reference_pattern=row["reference_pattern"],
         teryt_gmina_pattern=row["teryt_gmina_pattern"],
     )
-    return Vocabulary(statuses, categories, times, limits)
+    return Vocabulary(statuses, categories, times, limits, groups)
 
 
 _cached: Vocabulary | None = None
