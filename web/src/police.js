@@ -110,6 +110,8 @@ function renderReport() {
         <dt>${escapeHtml(t('source'))}</dt><dd>${escapeHtml(t(report.source))}</dd>
         ${report.forwarded_to ? `<dt>${escapeHtml(t('forwarded_to'))}</dt><dd>${escapeHtml(pick(report.forwarded_to_name) || report.forwarded_to)} (${escapeHtml(report.forwarded_to)})</dd>` : ''}
         ${report.description ? `<dt>${escapeHtml(t('description_label'))}</dt><dd class="desc">${escapeHtml(report.description)}</dd>` : ''}
+        ${report.address_string ? `<dt>${escapeHtml(t('address_given'))}</dt><dd class="desc">${escapeHtml(report.address_string)}</dd>` : ''}
+        ${report.media_url ? `<dt>${escapeHtml(t('media_url_given'))}</dt><dd class="desc"><code>${escapeHtml(report.media_url)}</code> <span class="hint">${escapeHtml(t('media_url_not_fetched'))}</span></dd>` : ''}
         ${report.attachments.length ? `<dt>${escapeHtml(t('attachments_list'))}</dt><dd>${report.attachments.map((a) => `${escapeHtml(a.name)} (${Math.ceil(a.size_bytes / 1024)} kB)`).join(', ')}</dd>` : ''}
       </dl>
       <button type="button" id="police-map" class="secondary">${escapeHtml(t('show_on_map'))}</button>
