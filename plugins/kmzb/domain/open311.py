@@ -33,6 +33,7 @@ from kmzb.domain import intake, places, vocabulary
 from kmzb.domain.caller import Caller
 from kmzb.domain.errors import DomainError, FieldError, invalid, invalid_query, not_found
 from kmzb.domain.notices import EMERGENCY_NOTICE
+from kmzb.domain.submission import in_range, out_of_range
 from kmzb.domain.vocabulary import Name, Vocabulary
 from kmzb.settings import Settings
 
@@ -262,6 +263,28 @@ def _degrees(text: str | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _point(
+    lat_text: str | None, long_text: str | None, errors: list[FieldError]
+) -> tuple[float, float] | None:
+    """(lon, lat) from Open311's lat and long; else the error names the one at fault."""
+    lat, lon = _degrees(lat_text), _degrees(long_text)
+    if lat is None or lon is None:
+        errors.append(
+            FieldError(
+                "lat" if lat is None else "long",
+                "Podaj lat i long: obie liczby, stopnie dziesiętne WGS 84 "
+                "(np. lat=50.0614&long=19.9383).",
+                "Give lat and long: both numbers, decimal degrees of WGS 84 "
+                "(e.g. lat=50.0614&long=19.9383).",
+            )
+        )
+        return None
+    if not in_range(lon, lat):
+        errors.append(out_of_range("lat" if not -90 <= lat <= 90 else "long"))
+        return None
+    return lon, lat
+
+
 def _event_date(text: str) -> str | FieldError:
     """attribute[event_date] as submit-threat's YYYY-MM-DD (a datetime: its day in Poland)."""
     try:
@@ -375,19 +398,9 @@ def parse_new_request(form: dict[str, list[str]]) -> tuple[NewRequest, list[Fiel
     address = address.strip() if address else None
     lat_text, long_text = values["lat"], values["long"]
     if lat_text is not None or long_text is not None:
-        lat, lon = _degrees(lat_text), _degrees(long_text)
-        if lat is None or lon is None:
-            errors.append(
-                FieldError(
-                    "lat" if lat is None else "long",
-                    "Podaj lat i long: obie liczby, stopnie dziesiętne WGS 84 "
-                    "(np. lat=50.0614&long=19.9383).",
-                    "Give lat and long: both numbers, decimal degrees of WGS 84 "
-                    "(e.g. lat=50.0614&long=19.9383).",
-                )
-            )
-        else:
-            new.inputs["lon"], new.inputs["lat"] = lon, lat
+        point = _point(lat_text, long_text, errors)
+        if point is not None:
+            new.inputs["lon"], new.inputs["lat"] = point
     elif address:
         placed = _place(address, errors)
         if placed is not None:
@@ -465,7 +478,7 @@ def partner_caller(conn: psycopg.Connection, caller: Caller, api_key: str) -> Ca
     )
 
 
-def _check_jurisdiction(conn: psycopg.Connection, jurisdiction: str | None) -> str | None:
+def check_jurisdiction(conn: psycopg.Connection, jurisdiction: str | None) -> str | None:
     """The police unit a jurisdiction_id names (None for the whole service); a 400 for
     one that is neither."""
     if jurisdiction is None or jurisdiction == JURISDICTION:
@@ -543,7 +556,7 @@ def create(
     new, errors = parse_new_request(form)
     unit = None
     try:
-        unit = _check_jurisdiction(conn, new.jurisdiction)
+        unit = check_jurisdiction(conn, new.jurisdiction)
     except DomainError as error:
         errors += error.errors
     # the domain's own checks too, so that one answer names every problem
@@ -630,8 +643,13 @@ ORDER BY r.created_at DESC, r.id DESC
 LIMIT %(limit)s
 """
 )
-BY_REFERENCES = (
-    REQUEST_COLUMNS + "WHERE r.public_ref = ANY (%(refs)s) ORDER BY r.created_at DESC, r.id DESC"
+BY_REFERENCE = REQUEST_COLUMNS + "WHERE r.public_ref = %(ref)s"
+LISTED = (
+    REQUEST_COLUMNS
+    + """
+WHERE r.public_ref = ANY (%(refs)s) AND r.public_ref IN (SELECT p.id FROM kmzb.public_threats p)
+ORDER BY r.created_at DESC, r.id DESC
+"""
 )
 
 
@@ -744,14 +762,14 @@ def search(
         if errors:
             raise invalid_query(errors)
         with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(BY_REFERENCES, {"refs": refs}).fetchall()
+            rows = cur.execute(LISTED, {"refs": refs}).fetchall()
         conn.rollback()
         return [as_request(row, vocab, lang) for row in rows]
 
     jurisdiction = args.get("jurisdiction_id")
     unit = None
     try:
-        unit = _check_jurisdiction(conn, jurisdiction.strip() if jurisdiction else None)
+        unit = check_jurisdiction(conn, jurisdiction.strip() if jurisdiction else None)
     except DomainError as error:
         errors += error.errors
     codes = (
@@ -769,7 +787,7 @@ def search(
     if start is None and end is None:
         start, end = now - WINDOW, now
     elif end is None:
-        end = min(start + WINDOW, now) if start is not None else now
+        end = start + WINDOW if start is not None else now
     elif start is None:
         start = end - WINDOW
     if start is not None and end is not None:
@@ -791,16 +809,8 @@ def search(
             )
     lon = lat = None
     if "lat" in args or "long" in args:
-        lat, lon = _degrees(args.get("lat")), _degrees(args.get("long"))
-        if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            errors.append(
-                FieldError(
-                    "lat" if lat is None else "long",
-                    "lat i long: obie liczby, stopnie dziesiętne WGS 84.",
-                    "lat and long: both numbers, decimal degrees of WGS 84.",
-                )
-            )
-            lat = lon = None
+        point = _point(args.get("lat"), args.get("long"), errors)
+        lon, lat = point if point is not None else (None, None)
     elif "radius" in args:
         errors.append(
             FieldError("radius", "radius wymaga lat i long.", "radius needs lat and long.")
@@ -844,7 +854,7 @@ def by_id(conn: psycopg.Connection, reference: str, lang: str) -> list[dict[str,
             ]
         )
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(BY_REFERENCES, {"refs": [ref]}).fetchall()
+        rows = cur.execute(BY_REFERENCE, {"ref": ref}).fetchall()
     conn.rollback()
     if not rows:
         raise not_found(

@@ -109,6 +109,18 @@ def _crs(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def in_range(lon: float, lat: float) -> bool:
+    return -180 <= lon <= 180 and -90 <= lat <= 90
+
+
+def out_of_range(field: str) -> FieldError:
+    return FieldError(
+        field,
+        "Nieprawidłowe współrzędne: długość -180..180, szerokość -90..90.",
+        "Invalid coordinates: longitude -180..180, latitude -90..90.",
+    )
+
+
 def _location(inputs: dict[str, Any], sub: Submission, errors: list[FieldError]) -> None:
     if "x" in inputs or "y" in inputs:
         x, y = _number(inputs.get("x")), _number(inputs.get("y"))
@@ -150,14 +162,8 @@ def _location(inputs: dict[str, Any], sub: Submission, errors: list[FieldError])
                 "Give the place: lon and lat (CRS84), or x, y and crs (EPSG:2180).",
             )
         )
-    elif not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        errors.append(
-            FieldError(
-                "location",
-                "Nieprawidłowe współrzędne: długość -180..180, szerokość -90..90.",
-                "Invalid coordinates: longitude -180..180, latitude -90..90.",
-            )
-        )
+    elif not in_range(lon, lat):
+        errors.append(out_of_range("location"))
     else:
         sub.lon, sub.lat = lon, lat
 

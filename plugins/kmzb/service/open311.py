@@ -102,8 +102,8 @@ def answer(
 
 
 def error_answer(error: DomainError) -> Response:
-    """Open311's error list: one error per problem, each {code, description}, with the
-    field and both languages beside them."""
+    """Open311's error list: one error per problem (each field at fault, or the one
+    message), each {code, description}, with the field and both languages beside them."""
     lang = language()
     status = int(error.status)
     problems = error.errors or [FieldError("", error.pl, error.en)]
@@ -117,16 +117,6 @@ def error_answer(error: DomainError) -> Response:
         }
         for problem in problems
     ]
-    if error.errors:  # what the whole request came to, after the fields
-        body.append(
-            {
-                "code": status,
-                "description": error.pl if lang == "pl" else error.en,
-                "field": None,
-                "pl": error.pl,
-                "en": error.en,
-            }
-        )
     return answer(body, "errors", "error", status, error.headers)
 
 
@@ -142,6 +132,16 @@ def _unavailable(error: Exception) -> Response:
 
 for _kind in faults.UNAVAILABLE_TYPES:
     open311_routes.register_error_handler(_kind, _unavailable)
+
+
+@open311_routes.before_request
+def known_jurisdiction() -> None:
+    """Every read takes `jurisdiction_id` as the spec allows: ours, or a unit's code."""
+    given = request.args.get("jurisdiction_id")
+    if request.method == "GET" and given is not None:
+        with get_pool().connection() as conn:
+            open311.check_jurisdiction(conn, given.strip())
+            conn.rollback()
 
 
 @open311_routes.get("/discovery.<any(json, xml):fmt>")

@@ -30,8 +30,9 @@ MAX_BODY_BYTES = 25 * 1024 * 1024  # three 5 MB attachments in base64, and the r
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 EXECUTION = re.compile(r"^/processes/(?P<process>[\w-]+)/execution/?$")
 ITEMS = re.compile(r"^/collections/[\w-]+/items/?$")
-# Open311 GeoReport v2: POST requests creates a report (kmzb.service.open311)
-OPEN311_CREATE = re.compile(r"^/open311/v2/requests\.(json|xml)$")
+# Open311 GeoReport v2 (kmzb.service.open311) answers every POST under its prefix:
+# requests.json|xml creates a report, anything else is its own 404
+OPEN311 = re.compile(r"^/open311/v2/")
 QUERY_TYPES = {"application/query-cql-json", "application/json"}
 SUBMISSION_PROCESSES = {"submit-threat"}
 CALLER_RESET = "kmzb.caller_reset"  # in the request's WSGI environ, for the teardown
@@ -99,7 +100,7 @@ def install(app: Flask, settings: Settings) -> None:
             request.method not in SAFE_METHODS
             and not EXECUTION.match(request.path)
             and not is_query
-            and not (request.method == "POST" and OPEN311_CREATE.match(request.path))
+            and not (request.method == "POST" and OPEN311.match(request.path))
         ):
             return error_response(
                 DomainError(
