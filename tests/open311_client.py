@@ -159,6 +159,8 @@ def open311_errors(answer: requests.Response, status: int) -> list[dict[str, Any
         assert error["code"] == status, error
         assert error["pl"] and error["en"] and error["pl"] != error["en"], error
         assert error["description"] in (error["pl"], error["en"]), error
+    if status == 400:  # one error per problem, each naming its field: no summary item
+        assert all(error["field"] for error in errors), errors
     return errors
 
 
