@@ -411,7 +411,9 @@ def test_a_unit_as_jurisdiction_accepts_a_point_in_its_area(api: str, db_url: st
         api, KRAKOW, "illegal_dumping", jurisdiction_id="KMP-1261", description=unique("unit")
     )
     assert report_row(db_url, ref)["police_unit"] == "KMP-1261"
-    assert ref in listed(api, service_request_id=ref, jurisdiction_id="KMP-1261")
+    assert ref in listed(api, service_code="illegal_dumping", jurisdiction_id="KMP-1261")
+    assert ref not in listed(api, service_code="illegal_dumping", jurisdiction_id="KMP-0264")
+    assert ref in listed(api, service_code="illegal_dumping", jurisdiction_id=JURISDICTION)
 
 
 def test_an_idempotency_key_gives_the_first_answer_again(api: str, db_url: str) -> None:
