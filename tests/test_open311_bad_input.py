@@ -65,7 +65,7 @@ POST_CASES: list[tuple[str, dict[str, Any], set[str], str | None]] = [
     ),
     (
         "address ambiguous",
-        {"lat": None, "long": None, "address_string": "Nowa Wieś"},
+        {"lat": None, "long": None, "address_string": "Osiek"},  # many villages of this name
         {"address_string"},
         None,
     ),
