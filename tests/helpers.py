@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import jwt
+import requests
 
 from kmzb.auth import tokens
 from kmzb.settings import Settings, load_settings
@@ -59,3 +60,16 @@ def issuer_token(key: Any, audience: str, kid: str = JWKS_KID, **changes: Any) -
     body = claims(int(time.time()), iss=JWKS_ISSUER, aud=audience, sub="jan", jti=None)
     body.update(changes)
     return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
+
+
+def review(api: str, unit: str, ref: str, status: str, version: int, **extra: object) -> int:
+    """A KMP/KWP coordinator of `unit` moves a report on through review-threat; the new
+    version."""
+    answer = requests.post(
+        f"{api}/processes/review-threat/execution",
+        json={"inputs": {"reference": ref, "status": status, "version": version, **extra}},
+        headers={"Authorization": f"Bearer {token_for('coordinator', unit)}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["version"]

@@ -11,7 +11,7 @@ import feedparser
 import pytest
 import requests
 
-from helpers import new_address, token_for
+from helpers import new_address, review
 
 KRAKOW = {"lon": 19.9383, "lat": 50.0614}  # Rynek Główny: gmina 1261011, KMP Kraków
 WROCLAW = {"lon": 17.0320, "lat": 51.1100}  # gmina 0264011, KMP Wrocław
@@ -30,17 +30,6 @@ def submit(api: str, point: dict, category: str, description: str = "") -> str:
     )
     assert answer.status_code == 200, answer.text
     return answer.json()["reference"]
-
-
-def review(api: str, unit: str, ref: str, status: str, version: int, **extra: object) -> int:
-    answer = requests.post(
-        f"{api}/processes/review-threat/execution",
-        json={"inputs": {"reference": ref, "status": status, "version": version, **extra}},
-        headers={"Authorization": f"Bearer {token_for('coordinator', unit)}"},
-        timeout=60,
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()["version"]
 
 
 def read(api: str, path: str, **params: str) -> tuple[requests.Response, feedparser.FeedParserDict]:

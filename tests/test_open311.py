@@ -17,7 +17,7 @@ import pytest
 import requests
 from georeport import GeoReport
 
-from helpers import new_address, token_for
+from helpers import new_address, review, token_for
 from kmzb.settings import Settings
 from open311_client import (
     ATTRIBUTE_ELEMENTS,
@@ -94,17 +94,6 @@ def listed(api: str, **params: str) -> list[str]:
     assert answer.status_code == 200, answer.text
     assert answer.headers["Content-Type"].lower() == JSON_TYPE
     return [r["service_request_id"] for r in answer.json()]
-
-
-def review(api: str, unit: str, ref: str, status: str, version: int, **extra: object) -> int:
-    answer = requests.post(
-        f"{api}/processes/review-threat/execution",
-        json={"inputs": {"reference": ref, "status": status, "version": version, **extra}},
-        headers={"Authorization": f"Bearer {token_for('coordinator', unit)}"},
-        timeout=60,
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()["version"]
 
 
 def w3c(moment: datetime) -> str:
