@@ -152,7 +152,7 @@ def create_app() -> Flask:
         app = pygeoapi_adapter.create_app()  # refuses a pygeoapi its patches do not fit
     except (SettingsError, UnsupportedPygeoapi) as error:
         refuse_to_start(error)
-    from kmzb.service import conformance, faults, security
+    from kmzb.service import conformance, control_characters, faults, security
     from kmzb.service.basemap import basemap
     from kmzb.service.feeds import feeds
     from kmzb.service.open311 import open311_routes
@@ -161,6 +161,7 @@ def create_app() -> Flask:
     from kmzb.service.wms_proxy import wms
 
     security.install(app, load_settings())  # the caller, closed writes, 404/413 handlers
+    control_characters.install(app)  # a NUL anywhere in a request: 400, never a 500
     faults.install(app)  # database faults: 503 + Retry-After; reads retried; quiet 4xx logs
     query_checks.install(app)  # collection and tile parameters: 4xx, never a 500
     conformance.install(app)  # GeoJSON as application/geo+json

@@ -33,7 +33,7 @@ from kmzb.domain import intake, places, vocabulary
 from kmzb.domain.caller import Caller
 from kmzb.domain.errors import DomainError, FieldError, invalid, invalid_query, not_found
 from kmzb.domain.notices import EMERGENCY_NOTICE
-from kmzb.domain.submission import in_range, out_of_range
+from kmzb.domain.submission import in_range, out_of_range, unwanted_controls
 from kmzb.domain.vocabulary import Name, Vocabulary
 from kmzb.settings import Settings
 
@@ -59,7 +59,7 @@ POST_FIELDS = {
 }
 ATTRIBUTE_FIELD = re.compile(r"^attribute\[(?P<code>[^\]]*)\]$")
 UNIT_CODE = re.compile(r"^[A-Z]{2,4}(-[0-9A-Z]{1,8})*$")
-MEDIA_URL = re.compile(r"^https?://[^\s]+$")
+MEDIA_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
 MAX_MEDIA_URL = 2048
 MAX_ADDRESS = 255
 MAX_API_KEY = 200
@@ -386,12 +386,14 @@ def parse_new_request(form: dict[str, list[str]]) -> tuple[NewRequest, list[Fiel
         new.inputs["category"] = service_code
 
     address = values["address_string"]
-    if address is not None and (not address.strip() or len(address) > MAX_ADDRESS):
+    if address is not None and (
+        not address.strip() or len(address) > MAX_ADDRESS or unwanted_controls(address)
+    ):
         errors.append(
             FieldError(
                 "address_string",
-                f"address_string: od 1 do {MAX_ADDRESS} znaków.",
-                f"address_string: 1 to {MAX_ADDRESS} characters.",
+                f"address_string: od 1 do {MAX_ADDRESS} znaków, bez znaków sterujących.",
+                f"address_string: 1 to {MAX_ADDRESS} characters, with no control characters.",
             )
         )
         address = None

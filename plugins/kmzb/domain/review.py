@@ -13,6 +13,7 @@ from kmzb.domain.caller import Caller
 from kmzb.domain.errors import FieldError, conflict, invalid
 from kmzb.domain.police_reach import require_reach
 from kmzb.domain.report_rows import one
+from kmzb.domain.submission import unwanted_controls
 from kmzb.settings import load_settings
 
 MAX_NOTE = 2000
@@ -78,12 +79,14 @@ def change_status(conn: psycopg.Connection, caller: Caller, inputs: Any) -> dict
             )
         )
     note = inputs.get("note")
-    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+    if note is not None and (
+        not isinstance(note, str) or len(note) > MAX_NOTE or unwanted_controls(note)
+    ):
         errors.append(
             FieldError(
                 "note",
-                f"Notatka: tekst do {MAX_NOTE} znaków.",
-                f"Note: text up to {MAX_NOTE} characters.",
+                f"Notatka: tekst do {MAX_NOTE} znaków, bez znaków sterujących.",
+                f"Note: text up to {MAX_NOTE} characters, with no control characters.",
             )
         )
     note_public = inputs.get("note_public", False)

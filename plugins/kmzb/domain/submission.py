@@ -46,6 +46,11 @@ INPUTS = {
 BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
+def unwanted_controls(text: str) -> bool:
+    """Control characters a stored text may not hold: all but tab and line breaks."""
+    return any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text)
+
+
 def unsafe_in_filename(name: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in BIDI_CONTROLS for ch in name)
 
@@ -336,6 +341,14 @@ def parse_submission(inputs: Any, vocab: Vocabulary) -> tuple[Submission, list[F
         if not isinstance(description, str):
             errors.append(
                 FieldError("description", "Opis musi być tekstem.", "The description must be text.")
+            )
+        elif unwanted_controls(description):
+            errors.append(
+                FieldError(
+                    "description",
+                    "Opis zawiera znaki sterujące; zostaw tylko tekst i nowe linie.",
+                    "The description holds control characters; keep only text and line breaks.",
+                )
             )
         elif len(description.strip()) > limits.description_max_chars:
             errors.append(
