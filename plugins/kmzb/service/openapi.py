@@ -689,6 +689,566 @@ def feed_paths(public_statuses: list[str], public_categories: list[str]) -> dict
     }
 
 
+# --- Open311 GeoReport v2 (kmzb.service.open311) ----------------------------------------
+
+OPEN311_TAG = {
+    "name": "open311",
+    "description": "Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) over KMZB's "
+    "rules: a service is a threat category, a service request a report, its "
+    "service_request_id the public reference. Every resource ends in .json or .xml "
+    "(application/json or text/xml with the XML declaration, the spec's element names); "
+    "any other suffix or resource under /open311/v2 is Open311's 404 (JSON). Polish by "
+    "default; `Accept-Language: en` gives English names, descriptions and error "
+    "descriptions, and Content-Language says which. Errors are the spec's list, one item "
+    "per problem: {code, description, field, pl, en} / Open311 GeoReport v2: usługa to "
+    "kategoria zagrożenia, zgłoszenie to report; po polsku, po angielsku z "
+    "Accept-Language: en.",
+}
+LANGUAGE_NOTE = (
+    " Polish by default; `Accept-Language: en` gives English (Content-Language says which) "
+    "/ po polsku, po angielsku z Accept-Language: en."
+)
+OPEN311_XML = "text/xml"
+OPEN311_FORMAT = _path(
+    "format",
+    "json (application/json) or xml (text/xml) / format odpowiedzi",
+    {"type": "string", "enum": ["json", "xml"]},
+)
+OPEN311_LANGUAGE = {
+    "name": "Accept-Language",
+    "in": "header",
+    "required": False,
+    "description": "pl (the default) or en: the language of names, descriptions and error "
+    "descriptions / język odpowiedzi",
+    "schema": {"type": "string"},
+    "example": "en",
+}
+JURISDICTION_ID = {
+    "type": "string",
+    "pattern": r"^(kmzb\.policja\.gov\.pl|[A-Z]{2,4}(-[0-9A-Z]{1,8})*)$",
+    "example": "kmzb.policja.gov.pl",
+}
+OPEN311_JURISDICTION = _query(
+    "jurisdiction_id",
+    "kmzb.policja.gov.pl or a police unit's code (e.g. KMP-1261); an unknown one is a 400 "
+    "/ jurysdykcja",
+    JURISDICTION_ID,
+)
+CONTENT_LANGUAGE = {
+    "description": "pl or en: the language of the answer",
+    "schema": {"type": "string", "enum": ["pl", "en"]},
+}
+RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+def _nullable(kind: str) -> dict:
+    return {"type": kind, "nullable": True}
+
+
+def _strings(*names: str) -> dict:
+    return {name: {"type": "string"} for name in names}
+
+
+def _open311_object(required: dict) -> dict:
+    return {"type": "object", "required": list(required), "properties": required}
+
+
+OPEN311_SCHEMAS = {
+    "open311.error": _open311_object(
+        {
+            "code": {"type": "integer", "description": "The HTTP status"},
+            "description": {
+                "type": "string",
+                "description": "The message in the answer's language (pl, or en)",
+            },
+            "field": {
+                **_nullable("string"),
+                "description": "The field or parameter at fault (null: the request as a whole)",
+            },
+            **_strings("pl", "en"),
+        }
+    ),
+    "open311.errors": {
+        "type": "array",
+        "description": "One error per problem / jeden błąd na problem",
+        "minItems": 1,
+        "items": {"$ref": "#/components/schemas/open311.error"},
+    },
+    "open311.discovery": _open311_object(
+        {
+            **_strings("changeset", "contact", "key_service"),
+            "endpoints": {
+                "type": "array",
+                "items": _open311_object(
+                    {
+                        **_strings("specification", "url", "changeset", "type"),
+                        "formats": {"type": "array", "items": {"type": "string"}},
+                    }
+                ),
+            },
+        }
+    ),
+    "open311.services": {
+        "type": "array",
+        "description": "One service per threat category / usługa na kategorię",
+        "items": _open311_object(
+            {
+                **_strings("service_code", "service_name", "description", "keywords", "group"),
+                "metadata": {"type": "boolean"},
+                "type": {"type": "string", "enum": ["realtime"]},
+            }
+        ),
+    },
+    "open311.serviceDefinition": _open311_object(
+        {
+            "service_code": {"type": "string"},
+            "attributes": {
+                "type": "array",
+                "items": _open311_object(
+                    {
+                        "variable": {"type": "boolean"},
+                        "required": {"type": "boolean"},
+                        "order": {"type": "integer"},
+                        **_strings("code", "datatype", "datatype_description", "description"),
+                        "values": {
+                            "type": "array",
+                            "items": _open311_object(_strings("key", "name")),
+                        },
+                    }
+                ),
+            },
+        }
+    ),
+    "open311.requests": {
+        "type": "array",
+        "description": "Service requests, newest first. A report not on the public map, looked "
+        "up by its reference, has no lat, long, description or address (null)",
+        "items": _open311_object(
+            {
+                **_strings(
+                    "service_request_id",
+                    "service_name",
+                    "service_code",
+                    "agency_responsible",
+                    "service_notice",
+                    "requested_datetime",
+                    "updated_datetime",
+                ),
+                "status": {"type": "string", "enum": ["open", "closed"]},
+                "detailed_status": {"type": "string", "description": "KMZB's status code"},
+                **{
+                    name: _nullable("string")
+                    for name in (
+                        "status_notes",
+                        "description",
+                        "expected_datetime",
+                        "address",
+                        "address_id",
+                        "zipcode",
+                        "media_url",
+                    )
+                },
+                "lat": _nullable("number"),
+                "long": _nullable("number"),
+            }
+        ),
+    },
+    "open311.created": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 1,
+        "items": _open311_object(
+            {
+                **_strings("service_request_id", "service_notice"),
+                "account_id": _nullable("string"),
+            }
+        ),
+    },
+    "open311.tokens": {
+        "type": "array",
+        "items": _open311_object(_strings("service_request_id", "token")),
+    },
+}
+
+
+def _open311_ok(description: str, schema: str, root: str, headers: dict | None = None) -> dict:
+    return {
+        "description": description,
+        "headers": {"Content-Language": CONTENT_LANGUAGE, **(headers or {})},
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/open311.{schema}"}},
+            OPEN311_XML: {
+                "schema": {"type": "string", "description": f"XML: <{root}> (the spec's names)"}
+            },
+        },
+    }
+
+
+def _open311_error(description: str, retry_after: bool = False) -> dict:
+    headers: dict = {"Content-Language": CONTENT_LANGUAGE}
+    if retry_after:
+        headers["Retry-After"] = RETRY_AFTER
+    return {
+        "description": description + " (the error list in the format asked for, its "
+        "description in the answer's language) / lista błędów Open311",
+        "headers": headers,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/open311.errors"}},
+            OPEN311_XML: {"schema": {"type": "string", "description": "XML: <errors><error>"}},
+        },
+    }
+
+
+# A path under /open311/v2 that holds a line break (e.g. services.json%0A) matches none of
+# the blueprint's routes, not even its catch-all (the router's `path` takes no line
+# break): the app's own 404 answers, a kmzb.exception, not Open311's list
+# (/tmp/i15/findings-openapi.md, O4).
+OPEN311_NOT_FOUND = _open311_error(
+    "No such service, request, token or resource; a suffix other than .json or .xml is "
+    "a 404 in JSON, and a path with a line break the service's own 404 (kmzb.exception) "
+    "/ nie ma takiego zasobu"
+)
+OPEN311_NOT_FOUND["content"]["application/json"] = {
+    "schema": {
+        "anyOf": [
+            {"$ref": "#/components/schemas/open311.errors"},
+            {"$ref": "#/components/schemas/kmzb.exception"},
+        ]
+    }
+}
+
+OPEN311_ERRORS = {
+    "400": _open311_error("Bad input: each parameter or field at fault named / błędne dane"),
+    "403": _open311_error("An invalid or revoked api_key: nothing stored / zły api_key"),
+    "404": OPEN311_NOT_FOUND,
+    "422": _open311_error(
+        "The Idempotency-Key was used for another request / klucz użyty dla innego żądania"
+    ),
+    "429": _open311_error(
+        "The daily limit of reports is used up (no api_key): retry after Retry-After "
+        "/ dzienny limit zgłoszeń",
+        retry_after=True,
+    ),
+    "503": _open311_error(
+        "The database is unavailable for a moment: retry after Retry-After "
+        "/ usługa chwilowo niedostępna",
+        retry_after=True,
+    ),
+}
+
+
+def _open311_errors(*codes: str) -> dict:
+    return {code: OPEN311_ERRORS[code] for code in codes}
+
+
+# A W3C datetime with its offset, years 1900-2099: the server's date arithmetic
+# overflows near years 1 and 9999 (a 500, /tmp/i15/findings-openapi.md O1, O3)
+W3C_DAY = r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+W3C_TIME = (
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+W3C_DATETIME = {"type": "string", "pattern": f"^{W3C_DAY}{W3C_TIME}$"}
+# Stored text holds no control character but tab and line breaks, a URL none at all
+# (others are a 400: kmzb.service.control_characters, open311.parse_new_request)
+NO_CONTROLS = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"
+URL_PATTERN = "^https?://[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+
+
+# Poland and its surroundings: a point far from it (e.g. lat 0, long -78.9) fails
+# PostGIS' transform to EPSG:2180 inside the server, a 500 (findings O5)
+LATITUDE = {"type": "number", "minimum": 49, "maximum": 55}
+LONGITUDE = {"type": "number", "minimum": 14, "maximum": 25}
+
+
+def _comma_list(items: dict, max_items: int | None = None) -> dict:
+    schema = {"type": "array", "items": items, "minItems": 1}
+    if max_items is not None:
+        schema["maxItems"] = max_items
+    return schema
+
+
+def open311_paths(
+    category_codes: list[str],
+    reference_pattern: str,
+    times_of_day: list[str],
+    description_max: int,
+) -> dict:
+    """The OpenAPI paths of Open311 GeoReport v2 (kmzb.service.open311), in JSON and XML."""
+    from kmzb.domain import open311
+
+    prefix = "/open311/v2"
+    service_code = {"type": "string", "enum": category_codes}
+    reference = {"type": "string", "pattern": reference_pattern}
+    common = [OPEN311_FORMAT, OPEN311_LANGUAGE, OPEN311_JURISDICTION]
+    window = open311.WINDOW.days
+
+    def get(operation_id: str, summary: str, description: str, **rest: Any) -> dict:
+        return {
+            "get": {
+                "operationId": operation_id,
+                "tags": ["open311"],
+                "summary": summary,
+                "description": description + LANGUAGE_NOTE,
+                **rest,
+            }
+        }
+
+    form_fields: dict[str, dict] = {
+        "service_code": {**service_code, "description": "The threat category (GET services)"},
+        "lat": {
+            **LATITUDE,
+            "description": "WGS 84 latitude, with long; or give address_string alone; "
+            "a place outside Poland is a 400",
+        },
+        "long": {**LONGITUDE, "description": "WGS 84 longitude, with lat"},
+        "address_string": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": open311.MAX_ADDRESS,
+            "pattern": NO_CONTROLS,
+            "description": "Kept for the police; alone, placed at the one town or village of "
+            "the gazetteer it names (its last comma part that names one), else a 400",
+        },
+        "description": {
+            "type": "string",
+            "maxLength": description_max,
+            "pattern": NO_CONTROLS,
+            "description": "Required for some categories (see the service's description)",
+        },
+        "media_url": {
+            "type": "string",
+            "maxLength": open311.MAX_MEDIA_URL,
+            "pattern": URL_PATTERN,
+            "description": "An http(s) address, kept as text for the police, never fetched",
+        },
+        "api_key": {
+            "type": "string",
+            "maxLength": open311.MAX_API_KEY,
+            "description": "A partner institution's key (no daily limit); an invalid or "
+            "revoked one is a 403",
+        },
+        "jurisdiction_id": {
+            **JURISDICTION_ID,
+            "description": "kmzb.policja.gov.pl or a police unit's code: the place must lie "
+            "in that unit's area",
+        },
+        "address_id": {"type": "string", "description": "Accepted, not used"},
+        **{
+            name: {"type": "string", "description": "Accepted, never stored"}
+            for name in open311.PERSONAL_FIELDS
+        },
+    }
+    assert set(form_fields) == open311.POST_FIELDS, "POST_FIELDS changed: document them"
+    form_fields["attribute[event_date]"] = {
+        "type": "string",
+        "pattern": f"^{W3C_DAY}({W3C_TIME})?$",
+        "description": "YYYY-MM-DD or a W3C datetime with its offset (its day in Poland "
+        "counts); not in the future",
+    }
+    form_fields["attribute[time_of_day]"] = {"type": "string", "enum": times_of_day}
+    assert {f"attribute[{code}]" for code in open311.ATTRIBUTES} <= set(form_fields)
+
+    return {
+        f"{prefix}/discovery.{{format}}": get(
+            "getOpen311Discovery",
+            "Open311 discovery / opis usługi Open311",
+            "Public: the endpoint, its formats and how a partner gets an api_key.",
+            parameters=common,
+            responses={
+                "200": _open311_ok("The discovery document", "discovery", "discovery"),
+                **_open311_errors("400", "404", "503"),
+            },
+        ),
+        f"{prefix}/services.{{format}}": get(
+            "getOpen311Services",
+            "Open311 services: the threat categories / kategorie zagrożeń",
+            "Public: one service per threat category, with its group.",
+            parameters=common,
+            responses={
+                "200": _open311_ok("The services", "services", "services"),
+                **_open311_errors("400", "404", "503"),
+            },
+        ),
+        f"{prefix}/services/{{service_code}}.{{format}}": get(
+            "getOpen311ServiceDefinition",
+            "An Open311 service definition / definicja usługi",
+            "Public: the attributes a request of this service may carry (event_date, time_of_day).",
+            parameters=[
+                _path("service_code", "A threat category code / kod kategorii", service_code),
+                *common,
+            ],
+            responses={
+                "200": _open311_ok(
+                    "The service definition", "serviceDefinition", "service_definition"
+                ),
+                **_open311_errors("400", "404", "503"),
+            },
+        ),
+        f"{prefix}/requests.{{format}}": {
+            **get(
+                "getOpen311Requests",
+                "Open311 service requests on the public map / zgłoszenia na mapie",
+                "Public: what the public map shows, newest first. Default window: the last "
+                f"{window} days; start_date alone spans {window} days from it. "
+                "service_request_id overrides every other parameter. Each bad parameter is "
+                "named in the 400.",
+                parameters=[
+                    OPEN311_FORMAT,
+                    OPEN311_LANGUAGE,
+                    _query(
+                        "service_request_id",
+                        f"1 to {open311.MAX_IDS} references, comma separated",
+                        _comma_list(reference, open311.MAX_IDS),
+                    ),
+                    _query(
+                        "service_code",
+                        "Threat category codes, comma separated",
+                        _comma_list(service_code),
+                    ),
+                    _query(
+                        "start_date",
+                        f"From (a W3C datetime with its offset); at most {window} days "
+                        "before end_date",
+                        W3C_DATETIME,
+                    ),
+                    _query(
+                        "end_date",
+                        "To (a W3C datetime with its offset)",
+                        W3C_DATETIME,
+                    ),
+                    _query(
+                        "status",
+                        "open, closed, comma separated",
+                        _comma_list({"type": "string", "enum": ["open", "closed"]}),
+                    ),
+                    _query(
+                        "lat",
+                        "WGS 84 latitude of the centre (with long)",
+                        LATITUDE,
+                    ),
+                    _query(
+                        "long",
+                        "WGS 84 longitude of the centre (with lat)",
+                        LONGITUDE,
+                    ),
+                    _query(
+                        "radius",
+                        f"Metres around lat/long (1-{open311.MAX_RADIUS_M}, default "
+                        f"{open311.DEFAULT_RADIUS_M}; FixMyStreet's extension); needs lat and long",
+                        {"type": "integer", "minimum": 1, "maximum": open311.MAX_RADIUS_M},
+                    ),
+                    _query(
+                        "max_requests",
+                        f"At most this many (1-{open311.MAX_REQUESTS}, default "
+                        f"{open311.MAX_REQUESTS})",
+                        {"type": "integer", "minimum": 1, "maximum": open311.MAX_REQUESTS},
+                    ),
+                    OPEN311_JURISDICTION,
+                ],
+                responses={
+                    "200": _open311_ok("The service requests", "requests", "service_requests"),
+                    **_open311_errors("400", "404", "503"),
+                },
+            ),
+            "post": {
+                "operationId": "postOpen311Request",
+                "tags": ["open311"],
+                "summary": "Report a threat as an Open311 service request / nowe zgłoszenie",
+                "description": "Stored at once by submit-threat's rules (validation, routing, "
+                "the daily limit without an api_key); every problem of the form is named in "
+                "one 400, and a refusal stores nothing. Personal fields are accepted and "
+                "never stored. The 201 has a Location of requests/{id}. Fields go in the "
+                "form (multipart/form-data is taken too), never in the query. In an "
+                "emergency call 112." + LANGUAGE_NOTE,
+                "parameters": [
+                    OPEN311_FORMAT,
+                    OPEN311_LANGUAGE,
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "A retry with the same key and form gets the first "
+                        "answer (1-255 printable ASCII characters)",
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 255,
+                            "pattern": "^[\\x20-\\x7e]*[\\x21-\\x7e][\\x20-\\x7e]*$",
+                        },
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["service_code"],
+                                "properties": form_fields,
+                                "additionalProperties": False,
+                            },
+                            "example": {
+                                "service_code": (
+                                    "illegal_dumping"
+                                    if "illegal_dumping" in category_codes
+                                    else category_codes[0]
+                                ),
+                                "lat": 50.0614,
+                                "long": 19.9383,
+                                "attribute[time_of_day]": times_of_day[0],
+                            },
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _open311_ok(
+                        "Stored: the service_request_id (the reference) and the notice",
+                        "created",
+                        "service_requests",
+                        {
+                            "Location": {
+                                "description": "requests/{service_request_id}.{format}",
+                                "required": True,
+                                "schema": {"type": "string"},
+                            }
+                        },
+                    ),
+                    **_open311_errors("400", "403", "404", "422", "429", "503"),
+                },
+            },
+        },
+        f"{prefix}/requests/{{service_request_id}}.{{format}}": get(
+            "getOpen311Request",
+            "One Open311 service request / zgłoszenie po numerze",
+            "For anyone holding the reference: a list of one. A report not on the public map "
+            "comes without lat, long, description and address (null), as GET "
+            "/reports/{reference}. An id that is not a reference is a 400.",
+            parameters=[
+                _path("service_request_id", "The report's reference / numer", reference),
+                *common,
+            ],
+            responses={
+                "200": _open311_ok("The service request", "requests", "service_requests"),
+                **_open311_errors("400", "404", "503"),
+            },
+        ),
+        f"{prefix}/tokens/{{token}}.{{format}}": get(
+            "getOpen311Token",
+            "The service request of a token / zgłoszenie tokenu",
+            "Requests are stored at once, so a token is the reference itself.",
+            parameters=[_path("token", "The token (the reference) / token", reference), *common],
+            responses={
+                "200": _open311_ok("The token's service request", "tokens", "service_requests"),
+                **_open311_errors("400", "404", "503"),
+            },
+        ),
+    }
+
+
 def execute_body(metadata: dict) -> dict:
     """The execute request schema of a process: {"inputs": {...}} with its inputs' schemas."""
     inputs = metadata.get("inputs", {})
@@ -765,8 +1325,19 @@ def complete(document: dict) -> dict:
             [c.code for c in words.categories if c.public_rule != "never"],
         )
     )
+    our.update(
+        open311_paths(
+            words.category_codes,
+            words.limits.reference_pattern,
+            words.time_of_day_codes,
+            words.limits.description_max_chars,
+        )
+    )
     our.update(ASYNCAPI_PATH)
-    return truthful(bundle(describe(document, processes, our)))
+    described = describe(document, processes, our)
+    described["components"]["schemas"].update(copy.deepcopy(OPEN311_SCHEMAS))
+    described.setdefault("tags", []).append(OPEN311_TAG)
+    return truthful(bundle(described))
 
 
 # --- what the service really answers -------------------------------------------------
