@@ -57,6 +57,8 @@ BAD_INPUTS = [
     ({**KRAKOW, "radius": 50_000}, "radius"),
     ({**KRAKOW, "radius": "1km"}, "radius"),
     ({"lon": 13.40, "lat": 52.52}, "location"),  # Berlin
+    ({"lon": -78.87, "lat": 0.0}, "location"),  # far away: PostGIS cannot project it to 2180
+    ({"lon": 180, "lat": -45}, "location"),
     ({"lon": 0, "lat": 0}, "location"),
     ({"teryt": "12"}, "teryt"),
     ({"teryt": 1261}, "teryt"),

@@ -20,12 +20,14 @@ from open311_client import (
     KRAKOW,
     NO_PERSONAL_DATA_EN,
     NO_PERSONAL_DATA_PL,
+    children,
     count_reports,
     fields_of,
     get,
     open311_errors,
     post_request,
     reports_with_description,
+    xml_root,
 )
 
 TOMORROW = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
@@ -56,6 +58,10 @@ POST_CASES: list[tuple[str, dict[str, Any], set[str], str | None]] = [
     ("lat out of range", {"lat": "95"}, {"lat"}, None),
     ("long out of range", {"long": "200"}, {"long"}, None),
     ("outside Poland", BERLIN, {"lat"}, "Wskazane miejsce leży poza granicami Polski"),
+    # far from Poland, where PostGIS cannot even project the point to EPSG:2180
+    ("off the coast of Ecuador", {"lat": "0.0", "long": "-78.87"}, {"lat"}, "poza granicami"),
+    ("the antimeridian", {"lat": "-45", "long": "180"}, {"lat"}, "poza granicami"),
+    ("the north pole", {"lat": "90", "long": "0"}, {"lat"}, "poza granicami"),
     ("no location", {"lat": None, "long": None}, {"lat", "long", "address_string"}, None),
     (
         "address unplaceable",
@@ -85,6 +91,18 @@ POST_CASES: list[tuple[str, dict[str, Any], set[str], str | None]] = [
     ("time_of_day not in list", {"attribute[time_of_day]": "midnight"}, attr("time_of_day"), None),
     ("event_date malformed", {"attribute[event_date]": "2024-13-45"}, attr("event_date"), None),
     ("event_date words", {"attribute[event_date]": "wczoraj"}, attr("event_date"), None),
+    (
+        "event_date at the end of time",
+        {"attribute[event_date]": "9999-12-31T23:59:59-23:59"},
+        attr("event_date"),
+        None,
+    ),
+    (
+        "event_date at the start of time",
+        {"attribute[event_date]": "0001-01-01T00:00:00+23:59"},
+        attr("event_date"),
+        None,
+    ),
     (
         "event_date in the future",
         {"attribute[event_date]": TOMORROW},
@@ -224,6 +242,8 @@ def test_a_post_with_a_bad_key_and_bad_fields_still_stores_nothing(api: str, db_
         ("post", "requests"),
         ("get", "nothing.json"),
         ("get", "services/illegal_dumping.txt"),
+        ("get", "services.json%0A"),  # a line break: no route matches, not even the catch-all
+        ("post", "requests.json%0A"),
     ],
 )
 def test_an_unknown_format_or_path_is_a_404_in_json(
@@ -293,6 +313,8 @@ GET_CASES: list[tuple[str, dict[str, str], set[str]]] = [
     ("long without lat", {"long": "19.94"}, {"lat", "long"}),
     ("lat not a number", {"lat": "abc", "long": "19.94"}, {"lat"}),
     ("lat NaN", {"lat": "nan", "long": "19.94"}, {"lat"}),
+    ("start_date at the end of time", {"start_date": "9999-12-31T00:00:00Z"}, {"start_date"}),
+    ("end_date at the start of time", {"end_date": "0001-01-02T00:00:00+00:00"}, {"end_date"}),
     ("max_requests 0", {"max_requests": "0"}, {"max_requests"}),
     ("max_requests 5000", {"max_requests": "5000"}, {"max_requests"}),
     ("max_requests abc", {"max_requests": "abc"}, {"max_requests"}),
@@ -310,6 +332,20 @@ def test_each_bad_get_requests_parameter_is_a_400_naming_it(
 ) -> None:
     errors = open311_errors(get(api, f"requests.{fmt}", params=params), 400)
     assert set(fields_of(errors)) & expected, (expected, errors)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    "point", [("0.0", "-78.87"), ("-45", "180"), ("90", "0"), ("52.52", "13.40")]
+)
+def test_a_search_far_from_poland_finds_nothing(api: str, fmt: str, point: tuple[str, str]) -> None:
+    lat, long = point
+    answer = get(api, f"requests.{fmt}", params={"lat": lat, "long": long, "radius": "50000"})
+    assert answer.status_code == 200, answer.text
+    if fmt == "json":
+        assert answer.json() == []
+    else:
+        assert children(xml_root(answer)) == []
 
 
 @pytest.mark.parametrize("path", ["services.json", "services/illegal_dumping.json"])

@@ -154,6 +154,8 @@ def b64(content: bytes) -> str:
 BAD_INPUTS = [
     ({**KRAKOW, "category": "other"}, "category"),
     ({"lon": 13.4050, "lat": 52.5200, "category": "vandalism"}, "location"),  # Berlin
+    ({"lon": -78.87, "lat": 0.0, "category": "vandalism"}, "location"),  # beyond EPSG:2180
+    ({"lon": 179.9, "lat": -60.0, "category": "vandalism"}, "location"),
     ({"lon": 19.9, "lat": 123.0, "category": "vandalism"}, "location"),
     ({"lon": "19.9", "lat": 50.0, "category": "vandalism"}, "location"),
     ({"x": 566000, "y": 244000, "category": "vandalism"}, "crs"),

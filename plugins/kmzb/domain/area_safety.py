@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from kmzb.domain.crs_names import in_envelope_of_poland
 from kmzb.domain.errors import DomainError, FieldError
 
 PERIODS = (30, 90, 365)
@@ -206,7 +207,11 @@ ORDER BY s.year, c.sort_order
 def _unit_summary(conn: psycopg.Connection, query: AreaQuery) -> dict[str, Any]:
     with conn.cursor(row_factory=dict_row) as cur:
         if query.is_circle:
-            rows = cur.execute(UNIT_AT_POINT, {"lon": query.lon, "lat": query.lat}).fetchall()
+            rows = (
+                cur.execute(UNIT_AT_POINT, {"lon": query.lon, "lat": query.lat}).fetchall()
+                if in_envelope_of_poland(query.lon, query.lat)
+                else []  # far outside: PostGIS could not project the point
+            )
             by_level = {row["level"]: row for row in rows}
             if "powiat" not in by_level:
                 raise bad_request(

@@ -21,3 +21,15 @@ WGS84_NAMES = frozenset(
     }
 )
 PUWG_1992_NAMES = frozenset({"EPSG:2180", EPSG_2180_URI, "urn:ogc:def:crs:EPSG::2180"})
+
+
+# A box around Poland (lon 14.07-24.15, lat 49.00-54.84) with a margin of over 50 km:
+# inside it the transform to PUWG 1992 (EPSG:2180) always succeeds and the boundary
+# decides; far outside, PROJ refuses the point inside PostGIS (an error, not an answer),
+# so a point there is outside Poland without asking the database.
+POLAND_ENVELOPE = (13.0, 48.0, 25.5, 56.0)  # west, south, east, north
+
+
+def in_envelope_of_poland(lon: float | None, lat: float | None) -> bool:
+    west, south, east, north = POLAND_ENVELOPE
+    return lon is not None and lat is not None and west <= lon <= east and south <= lat <= north

@@ -15,6 +15,7 @@ from psycopg import errors as pg_errors
 
 from kmzb.domain import alerts, bursts, idempotency, vocabulary
 from kmzb.domain.caller import Caller
+from kmzb.domain.crs_names import in_envelope_of_poland
 from kmzb.domain.errors import DomainError, FieldError, forbidden, invalid
 from kmzb.domain.notices import EMERGENCY_NOTICE
 from kmzb.domain.report_rows import one
@@ -65,8 +66,12 @@ def _check_against_database(conn: psycopg.Connection, sub: Submission) -> list[F
                 )
             )
     if sub.lon is not None or sub.x is not None:
-        point, params = _point_sql(sub)
-        inside = conn.execute("SELECT kmzb.is_inside_poland(" + point + ")", params).fetchone()
+        inside: tuple[Any, ...] | None = (False,)
+        # far from Poland, the transform to EPSG:2180 fails inside PostGIS (PROJ refuses
+        # points outside the projection's domain): such a point is outside, and no query
+        if sub.x is not None or in_envelope_of_poland(sub.lon, sub.lat):
+            point, params = _point_sql(sub)
+            inside = conn.execute("SELECT kmzb.is_inside_poland(" + point + ")", params).fetchone()
         if not inside or not inside[0]:
             errors.append(
                 FieldError(

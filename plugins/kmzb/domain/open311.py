@@ -31,6 +31,7 @@ from psycopg.rows import dict_row
 
 from kmzb.domain import intake, places, vocabulary
 from kmzb.domain.caller import Caller
+from kmzb.domain.crs_names import in_envelope_of_poland
 from kmzb.domain.errors import DomainError, FieldError, invalid, invalid_query, not_found
 from kmzb.domain.notices import EMERGENCY_NOTICE
 from kmzb.domain.submission import in_range, out_of_range, unwanted_controls
@@ -285,17 +286,28 @@ def _point(
     return lon, lat
 
 
+YEARS = range(1900, 2101)  # dates outside cannot be a report's, and their arithmetic overflows
+
+
+def w3c_moment(text: str) -> datetime | None:
+    """A W3C datetime with its offset (Z or ±hh:mm) in the years 1900-2100; else None."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None or moment.year not in YEARS:
+        return None
+    return moment
+
+
 def _event_date(text: str) -> str | FieldError:
     """attribute[event_date] as submit-threat's YYYY-MM-DD (a datetime: its day in Poland)."""
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError:
         pass
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
+    moment = w3c_moment(text)
+    if moment is None:
         return FieldError(
             "attribute[event_date]",
             "Data zdarzenia w formacie RRRR-MM-DD albo data i czas W3C ze strefą.",
@@ -700,11 +712,8 @@ def _moment(args: dict[str, str], name: str, errors: list[FieldError]) -> dateti
     text = args.get(name)
     if text is None:
         return None
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
+    moment = w3c_moment(text)
+    if moment is None:
         errors.append(
             FieldError(
                 name,
@@ -822,6 +831,8 @@ def search(
     if errors:
         conn.rollback()
         raise invalid_query(errors)
+    if lon is not None and not in_envelope_of_poland(lon, lat):
+        return []  # no report lies there (and PostGIS could not project the point)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             SEARCH,

@@ -69,8 +69,10 @@ def install(app: Flask) -> None:
                 [
                     FieldError(
                         name,
-                        f"Pole {name} zawiera znak NUL (U+0000); usuń go. Nic nie zapisano.",
-                        f"{name} holds a NUL character (U+0000); remove it. Nothing was stored.",
+                        f"Pole {name} zawiera znak NUL (U+0000), jeden ze znaków sterujących; "
+                        "usuń go. Nic nie zapisano.",
+                        f"{name} holds a NUL (U+0000), a control character; remove it. "
+                        "Nothing was stored.",
                     )
                 ]
             )

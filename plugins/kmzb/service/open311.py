@@ -246,7 +246,11 @@ def token(token: str, fmt: str) -> Response:
 @open311_routes.route("/", defaults={"rest": ""}, methods=["GET", "POST"])
 @open311_routes.route("/<path:rest>", methods=["GET", "POST"])
 def no_such_resource(rest: str) -> Response:
-    raise not_found(
+    raise unknown_resource()
+
+
+def unknown_resource() -> DomainError:
+    return not_found(
         "No such Open311 resource: the resources are discovery, services, services/{code}, "
         "requests, requests/{id} and tokens/{token}, each ending in .json or .xml.",
         "Nie ma takiego zasobu Open311: zasoby to discovery, services, services/{kod}, "

@@ -903,23 +903,10 @@ def _open311_error(description: str, retry_after: bool = False) -> dict:
     }
 
 
-# A path under /open311/v2 that holds a line break (e.g. services.json%0A) matches none of
-# the blueprint's routes, not even its catch-all (the router's `path` takes no line
-# break): the app's own 404 answers, a kmzb.exception, not Open311's list
-# (/tmp/i15/findings-openapi.md, O4).
 OPEN311_NOT_FOUND = _open311_error(
     "No such service, request, token or resource; a suffix other than .json or .xml is "
-    "a 404 in JSON, and a path with a line break the service's own 404 (kmzb.exception) "
-    "/ nie ma takiego zasobu"
+    "a 404 in JSON / nie ma takiego zasobu"
 )
-OPEN311_NOT_FOUND["content"]["application/json"] = {
-    "schema": {
-        "anyOf": [
-            {"$ref": "#/components/schemas/open311.errors"},
-            {"$ref": "#/components/schemas/kmzb.exception"},
-        ]
-    }
-}
 
 OPEN311_ERRORS = {
     "400": _open311_error("Bad input: each parameter or field at fault named / błędne dane"),
@@ -945,9 +932,8 @@ def _open311_errors(*codes: str) -> dict:
     return {code: OPEN311_ERRORS[code] for code in codes}
 
 
-# A W3C datetime with its offset, years 1900-2099: the server's date arithmetic
-# overflows near years 1 and 9999 (a 500, /tmp/i15/findings-openapi.md O1, O3)
-W3C_DAY = r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+# A W3C datetime with its offset (a year outside 1900-2100 is a 400 naming the field)
+W3C_DAY = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 W3C_TIME = (
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 )
@@ -958,10 +944,9 @@ NO_CONTROLS = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"
 URL_PATTERN = "^https?://[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
 
 
-# Poland and its surroundings: a point far from it (e.g. lat 0, long -78.9) fails
-# PostGIS' transform to EPSG:2180 inside the server, a 500 (findings O5)
-LATITUDE = {"type": "number", "minimum": 49, "maximum": 55}
-LONGITUDE = {"type": "number", "minimum": 14, "maximum": 25}
+# Any point on Earth: one outside Poland is a 400 (POST) or finds nothing (GET)
+LATITUDE = {"type": "number", "minimum": -90, "maximum": 90}
+LONGITUDE = {"type": "number", "minimum": -180, "maximum": 180}
 
 
 def _comma_list(items: dict, max_items: int | None = None) -> dict:

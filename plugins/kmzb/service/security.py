@@ -153,7 +153,13 @@ def install(app: Flask, settings: Settings) -> None:
     @app.errorhandler(HTTPStatus.NOT_FOUND)
     def no_such_route(_error: Exception) -> Response:
         # Flask's router matched nothing (an id no route takes, a typo in a path):
-        # the same bilingual JSON as every other refusal, not Werkzeug's English page
+        # the same bilingual JSON as every other refusal, not Werkzeug's English page;
+        # under Open311's prefix, Open311's own 404 (a path with a line break matches
+        # not even its catch-all)
+        if OPEN311.match(request.path):
+            from kmzb.service.open311 import error_answer, unknown_resource
+
+            return error_answer(unknown_resource())
         return error_response(
             DomainError(
                 pl="Nie ma takiego zasobu pod tym adresem.",
