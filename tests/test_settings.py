@@ -47,6 +47,15 @@ BAD = [
     ("KMZB_WMS_DATABASE_URL", "http://db.example/kmzb", "KMZB_WMS_DATABASE_URL must be a"),
     ("KMZB_PG_PORT", "piątka", "KMZB_PG_PORT must be a whole number, not 'piątka'"),
     ("KMZB_PG_PORT", "0", "KMZB_PG_PORT must be at least 1, not '0'"),
+    ("KMZB_REPLICA_PORT", "5434x", "KMZB_REPLICA_PORT must be a whole number, not '5434x'"),
+    ("KMZB_REPLICA_PORT", "70000", "KMZB_REPLICA_PORT must be at most 65535, not '70000'"),
+    (
+        "DATABASE_REPLICA_URLS",
+        f"postgresql://r1:{SECRET}@r1/kmzb,",
+        "DATABASE_REPLICA_URLS must be",
+    ),
+    ("DATABASE_REPLICA_URLS", "postgresql://r1/kmzb,mysql://r2/kmzb", "DATABASE_REPLICA_URLS must"),
+    ("DATABASE_REPLICA_URLS", "postgresql:///kmzb", "DATABASE_REPLICA_URLS must be a comma list"),
     ("KMZB_DB_NAME", "kmzb DROP", "KMZB_DB_NAME must be a database name"),
     ("KMZB_DB_NAME", "x" * 64, "KMZB_DB_NAME must be a database name"),
     ("KMZB_API_HOST", "127.0.0.1 ::1", "KMZB_API_HOST must not contain spaces"),
@@ -214,7 +223,8 @@ def clean_environment() -> dict[str, str]:
     return {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("KMZB_", "PYGEOAPI_")) and k != "DATABASE_URL"
+        if not k.startswith(("KMZB_", "PYGEOAPI_"))
+        and k not in ("DATABASE_URL", "DATABASE_REPLICA_URLS")
     }
 
 
@@ -294,6 +304,8 @@ def test_pygeoapi_loads_one_shared_database_block(settings_env: pytest.MonkeyPat
         "user": "kmzb_api",
         "password": "p@ss:w}rd",
         "search_path": ["kmzb", "public"],
+        # public reads: the replicas first (none here), the primary last, prefer-standby
+        "target_session_attrs": "prefer-standby",
     }
     assert all(block == expected for block in blocks)
     assert config["server"]["url"] == "https://mapa.example.pl"
@@ -315,7 +327,10 @@ def _is_environ(node: ast.AST) -> bool:
 
 def _setting_name(node: ast.AST | None) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        if node.value.startswith("KMZB_") or node.value == "DATABASE_URL":
+        if node.value.startswith("KMZB_") or node.value in (
+            "DATABASE_URL",
+            "DATABASE_REPLICA_URLS",
+        ):
             return node.value
     return None
 
@@ -390,7 +405,8 @@ def test_no_module_but_settings_reads_a_setting_from_the_environment() -> None:
 def test_every_variable_read_is_a_field() -> None:
     """Each alias of Environment is an exact, upper-case variable name (case_sensitive)."""
     for name in variables():
-        assert name == name.upper() and (name.startswith("KMZB_") or name == "DATABASE_URL")
+        assert name == name.upper()
+        assert name.startswith("KMZB_") or name in ("DATABASE_URL", "DATABASE_REPLICA_URLS")
     assert Environment.model_config.get("case_sensitive") is True
 
 
@@ -424,3 +440,34 @@ def test_every_field_read_reaches_the_settings() -> None:
     used = {item.name for item in dataclasses.fields(Settings)}
     assert set(Environment.model_fields) <= used
     assert used - set(Environment.model_fields) == {"home", "var_dir", "given"}
+
+
+def test_public_reads_go_to_the_replicas_first(settings_env: pytest.MonkeyPatch) -> None:
+    """DATABASE_REPLICA_URLS: libpq's host list for reads names the replicas in order, then
+    the primary; their roles are the primary's (only host and port are taken)."""
+    settings_env.setenv("DATABASE_URL", "postgresql://kmzb@primary.example:6543/kmzb")
+    settings_env.setenv(
+        "DATABASE_REPLICA_URLS",
+        f"postgresql://r:{SECRET}@replica-1.example:6544/kmzb, postgresql://replica-2.example/kmzb",
+    )
+    settings = reload_settings()
+    assert settings.database_replica_urls == (
+        f"postgresql://r:{SECRET}@replica-1.example:6544/kmzb",
+        "postgresql://replica-2.example/kmzb",
+    )
+    values = pygeoapi_environment("postgresql://kmzb_api:s@primary.example:6543/kmzb", settings)
+    assert values["PYGEOAPI_KMZB_READ_DB_HOST"] == (
+        "replica-1.example,replica-2.example,primary.example"
+    )
+    assert values["PYGEOAPI_KMZB_READ_DB_PORT"] == "6544,5432,6543"
+    assert (values["PYGEOAPI_KMZB_DB_HOST"], values["PYGEOAPI_KMZB_DB_PORT"]) == (
+        "primary.example",
+        "6543",
+    )
+    settings_env.delenv("DATABASE_REPLICA_URLS")
+    alone = pygeoapi_environment(
+        "postgresql://kmzb_api:s@primary.example:6543/kmzb", reload_settings()
+    )
+    assert alone["PYGEOAPI_KMZB_READ_DB_HOST"] == "primary.example"
+    settings_env.setenv("KMZB_PG_PORT", "6000")
+    assert reload_settings().replica_port == 6001

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from kmzb.db import cluster, connection, migrations
+from kmzb.db import cluster, connection, migrations, replica
 from kmzb.db.setup import bring_up
 from kmzb.errors import KmzbError
 from kmzb.loaders.common import TableSummary
@@ -87,6 +87,7 @@ def db_status(ctx: click.Context) -> None:
         with connection.connect(url) as conn:
             version = conn.execute("SELECT postgis_full_version()").fetchone()
         click.echo(f"using DATABASE_URL server, reachable; {version[0] if version else ''}")
+        _echo_replicas(settings)
         return
     state = cluster.status(settings.embedded_port)
     if not state.initialised:
@@ -96,6 +97,41 @@ def db_status(ctx: click.Context) -> None:
         click.echo(
             f"embedded PostGIS: {running} on 127.0.0.1:{state.port}, data in {state.data_dir}"
         )
+        _echo_replicas(settings)
+
+
+def _echo_replicas(settings: Settings) -> None:
+    """One line per read replica: its port, state and replay lag (bytes and seconds)."""
+    for found in replica.states(settings):
+        click.echo(found.line())
+
+
+@db.group("replica")
+def db_replica() -> None:
+    """The embedded cluster's read replica: a streaming hot standby on KMZB_REPLICA_PORT."""
+
+
+@db_replica.command("up")
+@click.pass_context
+@_fail_cleanly
+def db_replica_up(ctx: click.Context) -> None:
+    """Create (pg_basebackup, slot kmzb_replica_1) and start the hot standby."""
+    standby = replica.up(_settings(ctx))
+    click.echo(
+        f"embedded read replica running on 127.0.0.1:{standby.port}, data in {standby.data_dir} "
+        "(restart the API and QGIS Server to send public reads to it)"
+    )
+
+
+@db_replica.command("down")
+@click.pass_context
+@_fail_cleanly
+def db_replica_down(ctx: click.Context) -> None:
+    """Stop the hot standby (its data and slot stay: `up` resumes streaming)."""
+    stopped = replica.down(_settings(ctx))
+    click.echo(
+        "embedded read replica stopped" if stopped else "embedded read replica was not running"
+    )
 
 
 @db.command("migrate")

@@ -30,7 +30,15 @@ import requests
 from kmzb.auth import tokens
 from kmzb.db import connection
 from kmzb.errors import KmzbError
-from kmzb.settings import HOME, QGIS_PLUGIN_DIR, QGIS_PROJECT_FILE, VAR_DIR, Settings, load_settings
+from kmzb.settings import (
+    HOME,
+    QGIS_PLUGIN_DIR,
+    QGIS_PROJECT_FILE,
+    VAR_DIR,
+    Settings,
+    load_settings,
+    read_hosts,
+)
 
 SERVICE_NAME = "kmzb"
 PROJECT_FILE = QGIS_PROJECT_FILE
@@ -49,15 +57,23 @@ def write_service_file(
     settings: Settings, path: Path = SERVICE_FILE, dbname: str | None = None
 ) -> Path:
     """A pg_service.conf with the service `kmzb` for this installation (mode 0600),
-    as QGIS Server's read-only role kmzb_wms (connection.wms_url)."""
-    parts = urlsplit(connection.wms_url(settings, dbname))
+    as QGIS Server's read-only role kmzb_wms (connection.wms_url).
+
+    The public map is a public read: with read replicas (DATABASE_REPLICA_URLS, or the
+    embedded hot standby of `kmzb db replica up`) the service names libpq's host list,
+    replicas first and the primary last, with target_session_attrs=prefer-standby, so
+    the map keeps answering from a replica while the primary is down."""
+    url = connection.wms_url(settings, dbname)
+    parts = urlsplit(url)
+    hosts = read_hosts(url, settings)
     entries = {
-        "host": parts.hostname or "127.0.0.1",
-        "port": str(parts.port or 5432),
+        "host": ",".join(host for host, _ in hosts),
+        "port": ",".join(str(port) for _, port in hosts),
         "dbname": unquote(parts.path.lstrip("/")),
         "user": unquote(parts.username or ""),
         "password": unquote(parts.password or ""),
         "application_name": "kmzb-qgis-server",
+        "target_session_attrs": "prefer-standby" if len(hosts) > 1 else "",
     }
     lines = [f"[{SERVICE_NAME}]"] + [f"{key}={value}" for key, value in entries.items() if value]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -128,6 +128,11 @@ OGC_SCHEMAS_DIR = HOME / "openapi" / "ogc"
 QGIS_PLUGIN_DIR = HOME / "plugins" / "qgis_server"
 WEB_DIST_DIR = HOME / "web" / "dist"
 SHIPPED_DATA_DIR = HOME / "data"
+# The embedded cluster's hot standby (`kmzb db replica up`), beside var/pg. The
+# services read from it once it exists (read_hosts), whether it runs or not: a
+# stopped replica costs a read one refused connection to 127.0.0.1.
+EMBEDDED_REPLICA_NAME = "kmzb_replica_1"  # its folder var/pg-replica-1 and its slot
+EMBEDDED_REPLICA_DIR = VAR_DIR / "pg-replica-1"
 
 # The values a SettingsError never repeats: secrets, and URLs that may hold a password.
 SECRET_VARIABLES = frozenset(
@@ -137,6 +142,7 @@ SECRET_VARIABLES = frozenset(
         "DATABASE_URL",
         "KMZB_API_DATABASE_URL",
         "KMZB_WMS_DATABASE_URL",
+        "DATABASE_REPLICA_URLS",
         "KMZB_MQTT_URL",
         "KMZB_MQTT_PASSWORD",
     }
@@ -172,6 +178,26 @@ def _postgres_url(value: str | None) -> str | None:
     return value
 
 
+def _replica_urls(value: str | None) -> str | None:
+    """A comma list of postgresql:// URLs, each naming a host (its port: 5432 if none)."""
+    if value is None:
+        return None
+    urls = [url.strip() for url in value.split(",")]
+    if not all(urls):
+        raise ValueError("must be a comma list of postgresql:// URLs (an empty entry)")
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise ValueError(
+                "must be a comma list of postgresql:// URLs (malformed port)"
+            ) from None
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ValueError("must be a comma list of postgresql:// URLs, each with a host")
+    return ",".join(urls)
+
+
 def _mqtt_url(value: str | None) -> str | None:
     if value is None:
         return None
@@ -198,6 +224,8 @@ class Environment(BaseSettings):
     api_database_url: str | None = Field(None, validation_alias="KMZB_API_DATABASE_URL")
     wms_database_url: str | None = Field(None, validation_alias="KMZB_WMS_DATABASE_URL")
     embedded_port: Port = Field(DEFAULT_EMBEDDED_PORT, validation_alias="KMZB_PG_PORT")
+    replica_port: Port | None = Field(None, validation_alias="KMZB_REPLICA_PORT")
+    database_replica_urls: str | None = Field(None, validation_alias="DATABASE_REPLICA_URLS")
     db_name: str = Field(DEFAULT_DB_NAME, validation_alias="KMZB_DB_NAME")
     data_dir: Path | None = Field(None, validation_alias="KMZB_DATA_DIR")
     web_dir: Path | None = Field(None, validation_alias="KMZB_WEB_DIR")
@@ -247,6 +275,11 @@ class Environment(BaseSettings):
     @classmethod
     def _database(cls, value: str | None) -> str | None:
         return _postgres_url(value)
+
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _replicas(cls, value: str | None) -> str | None:
+        return _replica_urls(value)
 
     @field_validator("public_url", "wms_url", "basemap_wms_url", "jwks_url")
     @classmethod
@@ -318,6 +351,12 @@ class Settings:
     # Alerts: the MQTT broker. mqtt_url is the publisher's (credentials in it, or the
     # user kmzb-publisher with mqtt_password); mqtt_public_url the subscribe-only one
     # advertised to clients. KMZB_MQTT_URL unset: `kmzb run` starts a local Mosquitto.
+    # Read replicas: the embedded hot standby's port (KMZB_REPLICA_PORT, default the
+    # primary's + 1), and the hot standbys of a server of one's own (DATABASE_REPLICA_URLS:
+    # only their host and port are used; the roles are the primary's, as a physical
+    # replica has them).
+    replica_port: int = DEFAULT_EMBEDDED_PORT + 1
+    database_replica_urls: tuple[str, ...] = ()
     mqtt_port: int = DEFAULT_MQTT_PORT
     mqtt_url: str = f"mqtt://{MQTT_PUBLISHER_USER}@127.0.0.1:{DEFAULT_MQTT_PORT}"
     mqtt_public_url: str = f"mqtt://127.0.0.1:{DEFAULT_MQTT_PORT}"
@@ -435,6 +474,10 @@ def read_environment() -> Settings:
             "public_url": values.public_url.rstrip("/"),
             "wms_url": values.wms_url or f"http://127.0.0.1:{values.wms_port}/ows/",
             "basemap_wms_port": basemap_port,
+            "replica_port": values.replica_port or values.embedded_port + 1,
+            "database_replica_urls": tuple(
+                values.database_replica_urls.split(",") if values.database_replica_urls else ()
+            ),
             "basemap_wms_url": values.basemap_wms_url or f"http://127.0.0.1:{basemap_port}/ows/",
             "basemaps_file": values.basemaps_file or BASEMAPS_FILE,
             "web_dir": values.web_dir or WEB_DIST_DIR,
@@ -533,6 +576,8 @@ def check_production(settings: Settings) -> None:
 PYGEOAPI_PLACEHOLDERS = (
     "PYGEOAPI_KMZB_DB_HOST",
     "PYGEOAPI_KMZB_DB_PORT",
+    "PYGEOAPI_KMZB_READ_DB_HOST",
+    "PYGEOAPI_KMZB_READ_DB_PORT",
     "PYGEOAPI_KMZB_DB_NAME",
     "PYGEOAPI_KMZB_DB_USER",
     "PYGEOAPI_KMZB_DB_PASSWORD",
@@ -542,14 +587,36 @@ PYGEOAPI_PLACEHOLDERS = (
 )
 
 
+def read_hosts(url: str, settings: Settings) -> list[tuple[str, int]]:
+    """Where public reads go, in the order tried (libpq's multi-host list, with
+    target_session_attrs=prefer-standby): the replicas of DATABASE_REPLICA_URLS, the
+    embedded hot standby once `kmzb db replica up` made it, then the primary of `url`."""
+    hosts = []
+    for replica in settings.database_replica_urls:
+        parts = urlsplit(replica)
+        hosts.append((parts.hostname or "127.0.0.1", parts.port or 5432))
+    if (
+        settings.embedded
+        and (settings.var_dir / EMBEDDED_REPLICA_DIR.name / "data").joinpath("PG_VERSION").is_file()
+    ):
+        hosts.append(("127.0.0.1", settings.replica_port))
+    parts = urlsplit(url)
+    hosts.append((parts.hostname or "127.0.0.1", parts.port or 5432))
+    return hosts
+
+
 def pygeoapi_environment(url: str, settings: Settings | None = None) -> dict[str, str]:
     """The values pygeoapi-config.yml's ${...} placeholders take: the database from a
-    libpq URL, the home folder and the public URL from the settings."""
+    libpq URL (the primary; the read hosts, replicas first, from read_hosts), the home
+    folder and the public URL from the settings."""
     settings = settings or load_settings()
     parts = urlsplit(url)
+    reads = read_hosts(url, settings)
     return {
         "PYGEOAPI_KMZB_DB_HOST": parts.hostname or "127.0.0.1",
         "PYGEOAPI_KMZB_DB_PORT": str(parts.port or 5432),
+        "PYGEOAPI_KMZB_READ_DB_HOST": ",".join(host for host, _ in reads),
+        "PYGEOAPI_KMZB_READ_DB_PORT": ",".join(str(port) for _, port in reads),
         "PYGEOAPI_KMZB_DB_NAME": unquote(parts.path.lstrip("/")),
         "PYGEOAPI_KMZB_DB_USER": unquote(parts.username or ""),
         "PYGEOAPI_KMZB_DB_PASSWORD": unquote(parts.password or ""),

@@ -25,7 +25,7 @@ from psycopg import sql
 
 from kmzb.db import cluster
 from kmzb.errors import ClusterError
-from kmzb.settings import Settings
+from kmzb.settings import Settings, read_hosts
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,6 +84,30 @@ def wms_url(settings: Settings, dbname: str | None = None) -> str:
     return _service_url(
         settings, WMS_ROLE, settings.wms_database_url, "KMZB_WMS_DATABASE_URL", dbname
     )
+
+
+def read_conninfo(settings: Settings, url: str) -> str | None:
+    """A service URL turned into libpq's multi-host conninfo for public reads: the
+    replicas first, the primary last (kmzb.settings.read_hosts), prefer-standby. None
+    when there is no replica: reads then share the primary's connections."""
+    hosts = read_hosts(url, settings)
+    if len(hosts) < 2:
+        return None
+    return psycopg.conninfo.make_conninfo(
+        url,
+        host=",".join(host for host, _ in hosts),
+        port=",".join(str(port) for _, port in hosts),
+        target_session_attrs="prefer-standby",
+    )
+
+
+def replica_url(url: str, host: str, port: int) -> str:
+    """The same URL (role, password, database) on another server: a physical replica
+    has the primary's roles."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    bracketed = f"[{host}]" if ":" in host else host
+    return urlunsplit(parts._replace(netloc=f"{netloc}{bracketed}:{port}"))
 
 
 def database_name(url: str) -> str:

@@ -9,6 +9,14 @@ replaces a dead one, so a restart costs no request a broken connection. A
 request that finds no connection within `CONNECTION_WAIT_SECONDS` (the server
 is still down) gets psycopg_pool's PoolTimeout, an OperationalError, which the
 service answers with 503 and Retry-After (kmzb.service.faults).
+
+Public reads take `get_read_pool()`: the same role on libpq's host list, the
+read replicas first and the primary last, with target_session_attrs=prefer-standby
+(connection.read_conninfo). A new connection goes to a hot standby when one
+answers, else to the primary; with the primary stopped, reads still answer from
+a replica while writes (get_pool) get 503. With no replica configured the read
+pool is the primary's pool. A connection made to the primary while the replicas
+were down stays there until the pool replaces it (max_lifetime, an hour).
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ CONNECTION_WAIT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 5
 
 _pool: ConnectionPool | None = None
+_read_pool: ConnectionPool | None = None
+_read_decided = False
 _lock = threading.Lock()
 
 
@@ -67,3 +77,29 @@ def get_pool() -> ConnectionPool:
                 },
             )
         return _pool
+
+
+def get_read_pool() -> ConnectionPool:
+    """The pool for public reads: the replicas when one answers, else the primary;
+    the primary's own pool when no replica is configured (decided on first use, per
+    process). Read-your-writes (the reporter's own status, police and partner views)
+    stays on get_pool()."""
+    global _read_pool, _read_decided
+    if _read_decided:
+        return _read_pool or get_pool()
+    with _lock:
+        if not _read_decided:
+            settings = load_settings()
+            conninfo = connection.read_conninfo(settings, connection.api_url(settings))
+            if conninfo is not None:
+                _read_pool = checked_pool(
+                    conninfo,
+                    name="kmzb-read",
+                    max_size=8,
+                    kwargs={
+                        "options": "-c jit=off",
+                        "application_name": APPLICATION_NAME + "-read",
+                    },
+                )
+            _read_decided = True
+    return _read_pool or get_pool()

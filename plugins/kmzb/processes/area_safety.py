@@ -6,7 +6,7 @@ from typing import Any
 
 from pygeoapi.process.base import BaseProcessor
 
-from kmzb.db.pool import get_pool
+from kmzb.db.pool import get_read_pool
 from kmzb.domain import area_safety
 
 PROCESS_METADATA = {
@@ -78,6 +78,6 @@ class AreaSafetyProcessor(BaseProcessor):
         super().__init__(processor_def, PROCESS_METADATA)
 
     def execute(self, data: dict, outputs: Any = None) -> tuple[str, Any]:
-        with get_pool().connection() as conn:
+        with get_read_pool().connection() as conn:
             answer = area_safety.summarize(conn, data)
         return "application/json", answer

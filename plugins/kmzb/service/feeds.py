@@ -20,7 +20,7 @@ from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
 from flask import Blueprint, Response, request
 from werkzeug.http import http_date
 
-from kmzb.db.pool import get_pool
+from kmzb.db.pool import get_read_pool
 from kmzb.domain import feeds as domain
 from kmzb.settings import load_settings
 
@@ -170,7 +170,7 @@ def area_feed() -> Response:
     category or status."""
     base = load_settings().public_url.rstrip("/")
     args = request.args.to_dict()
-    with get_pool().connection() as conn:
+    with get_read_pool().connection() as conn:
         where = domain.parse_area(conn, args)
         key = domain.digest(conn, where.key)
         unchanged = _still_valid(conn, key)
@@ -201,7 +201,7 @@ def area_feed() -> Response:
 def report_feed(reference: str) -> Response:
     """Public: one public report's history, to follow it by its reference."""
     base = load_settings().public_url.rstrip("/")
-    with get_pool().connection() as conn:
+    with get_read_pool().connection() as conn:
         ref = domain.parse_reference(conn, reference)
         key = domain.digest(conn, f"report={ref}")
         unchanged = _still_valid(conn, key)

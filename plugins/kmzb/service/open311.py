@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 
 from flask import Blueprint, Response, request
 
-from kmzb.db.pool import get_pool
+from kmzb.db.pool import get_pool, get_read_pool
 from kmzb.domain import idempotency, open311, vocabulary
 from kmzb.domain.caller import current_caller
 from kmzb.domain.errors import DomainError, FieldError, invalid, not_found
@@ -139,7 +139,7 @@ def known_jurisdiction() -> None:
     """Every read takes `jurisdiction_id` as the spec allows: ours, or a unit's code."""
     given = request.args.get("jurisdiction_id")
     if request.method == "GET" and given is not None:
-        with get_pool().connection() as conn:
+        with get_read_pool().connection() as conn:
             open311.check_jurisdiction(conn, given.strip())
             conn.rollback()
 
@@ -152,7 +152,7 @@ def discovery(fmt: str) -> Response:
 
 @open311_routes.get("/services.<any(json, xml):fmt>")
 def services(fmt: str) -> Response:
-    with get_pool().connection() as conn:
+    with get_read_pool().connection() as conn:
         vocab = vocabulary.load(conn)
     return answer(
         open311.services(vocab, language()),
@@ -164,7 +164,7 @@ def services(fmt: str) -> Response:
 
 @open311_routes.get("/services/<code>.<any(json, xml):fmt>")
 def service_definition(code: str, fmt: str) -> Response:
-    with get_pool().connection() as conn:
+    with get_read_pool().connection() as conn:
         vocab = vocabulary.load(conn)
     return answer(
         open311.service_definition(vocab, code, language()),
@@ -224,7 +224,7 @@ def create_request(fmt: str) -> Response:
 
 @open311_routes.get("/requests.<any(json, xml):fmt>")
 def search_requests(fmt: str) -> Response:
-    with get_pool().connection() as conn:
+    with get_read_pool().connection() as conn:
         found = open311.search(conn, request.args.to_dict(), language())
     return answer(found, "service_requests", "request", headers={"Cache-Control": CACHE_REQUESTS})
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, request
 
-from kmzb.db.pool import get_pool
+from kmzb.db.pool import get_pool, get_read_pool
 from kmzb.domain import (
     attachments,
     audit,
@@ -54,7 +54,7 @@ VOCABULARY_CACHE = "public, max-age=300"
 def vocabulary_document() -> Response:
     """Public: statuses (names, colours, flags, next statuses), categories, times of day
     and the submission limits, as the database defines them; ETag and 304."""
-    with get_pool().connection() as conn:
+    with get_read_pool().connection() as conn:
         found = vocabulary.load(conn)
     headers = {"Cache-Control": VOCABULARY_CACHE, "ETag": found.etag}
     if request.if_none_match.contains_weak(found.etag.strip('"')):
