@@ -82,13 +82,18 @@ SESSION_OPTIONS = "-c jit=off -c max_parallel_workers_per_gather=0 -c synchroniz
 
 
 def provider_conninfo(data: dict, application_name: str) -> str:
-    """libpq connection string from a pygeoapi provider's `data` block."""
+    """libpq connection string from a pygeoapi provider's `data` block.
+
+    `host` and `port` may be libpq's comma lists (pygeoapi-config.yml's &read_database:
+    the replicas, then the primary) with `target_session_attrs` (prefer-standby): libpq
+    tries them in order and takes a hot standby when one answers, else the primary."""
     return psycopg.conninfo.make_conninfo(
         host=data.get("host"),
-        port=data.get("port"),
+        port=str(data["port"]) if data.get("port") is not None else None,
         dbname=data.get("dbname"),
         user=data.get("user"),
         password=data.get("password"),
+        target_session_attrs=data.get("target_session_attrs"),
         application_name=application_name,
         options=SESSION_OPTIONS,
     )
