@@ -6,9 +6,13 @@ import time
 
 import psycopg
 
+from kmzb.domain import change_times
+
 
 def refresh(url: str) -> float:
-    """Recompute kmzb.public_threat_cells without blocking readers; returns seconds."""
+    """Recompute kmzb.public_threat_cells without blocking readers; returns seconds.
+    The refresh time is recorded in the same transaction (kmzb.change_times, source
+    'cells'): the grid's tiles are cached until the next refresh (kmzb.service.http_cache)."""
     started = time.monotonic()
     with psycopg.connect(url, autocommit=True) as conn:
         populated = conn.execute(
@@ -16,5 +20,7 @@ def refresh(url: str) -> float:
             "WHERE schemaname = 'kmzb' AND matviewname = 'public_threat_cells'"
         ).fetchone()
         concurrently = "CONCURRENTLY " if populated and populated[0] else ""
-        conn.execute(f"REFRESH MATERIALIZED VIEW {concurrently}kmzb.public_threat_cells")
+        with conn.transaction():
+            conn.execute(f"REFRESH MATERIALIZED VIEW {concurrently}kmzb.public_threat_cells")
+            change_times.note_refresh(conn)
     return time.monotonic() - started
