@@ -152,7 +152,7 @@ def create_app() -> Flask:
         app = pygeoapi_adapter.create_app()  # refuses a pygeoapi its patches do not fit
     except (SettingsError, UnsupportedPygeoapi) as error:
         refuse_to_start(error)
-    from kmzb.service import conformance, control_characters, faults, security
+    from kmzb.service import conformance, control_characters, faults, http_cache, security
     from kmzb.service.basemap import basemap
     from kmzb.service.feeds import feeds
     from kmzb.service.open311 import open311_routes
@@ -165,6 +165,7 @@ def create_app() -> Flask:
     faults.install(app)  # database faults: 503 + Retry-After; reads retried; quiet 4xx logs
     query_checks.install(app)  # collection and tile parameters: 4xx, never a 500
     conformance.install(app)  # GeoJSON as application/geo+json
+    http_cache.install(app)  # ETag, Last-Modified, Cache-Control on public reads; 304s
     for blueprint in (routes, web, wms, basemap, feeds, open311_routes):
         app.register_blueprint(blueprint)
     return app
