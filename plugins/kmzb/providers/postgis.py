@@ -18,6 +18,12 @@ array and Python only hands it on. Reusable for any table or view:
         count_limit: 10000        # numberMatched is exact up to here, omitted above;
                                   # 0: only on the last page and for resulttype=hits
 
+Paging (see `Paging`): without `sortby`, features come in id order and a full
+page's `next` link carries a keyset cursor (the last id), so the next page is
+`WHERE id > last ORDER BY id LIMIT n` on the id's index: page 100,000 costs what
+page 1 costs. `offset` still works (its pages are in the same id order, and their
+links keep offset); with `sortby` the links keep offset too.
+
 Identifiers come only from the table's own columns (an allow-list read from
 the catalogue); every value is a bound parameter. CQL2 filters are translated
 by pygeofilter's SQLAlchemy backend and compiled with bound parameters.
@@ -25,9 +31,12 @@ by pygeofilter's SQLAlchemy backend and compiled with bound parameters.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import threading
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -197,6 +206,68 @@ class BilingualNotFoundError(ProviderItemNotFoundError):
 
 def invalid_query(en: str, pl: str) -> BilingualQueryError:
     return BilingualQueryError(en, pl)
+
+
+# --- keyset paging ------------------------------------------------------------------
+
+MAX_CURSOR_CHARS = 512
+
+
+@dataclass(frozen=True)
+class Paging:
+    """What the request says about keyset paging, set for its duration by the HTTP
+    layer (kmzb.service.pygeoapi_adapter, patch keyset-next-link): the `cursor`
+    values sent, and the `next` link's address up to the cursor's value (the items
+    URL with the request's other parameters, offset left out). Outside a request
+    (a test, the CLI) there is none: no cursor, no next link from the provider."""
+
+    cursors: tuple[str, ...] = ()
+    next_href: str | None = None  # "<items URL>?<other parameters>&cursor="
+
+
+NO_PAGING = Paging()
+paging: ContextVar[Paging] = ContextVar("kmzb_paging", default=NO_PAGING)
+
+
+def _bad_cursor(detail_en: str, detail_pl: str) -> BilingualQueryError:
+    return invalid_query(
+        f"cursor: {detail_en}; follow the next link of the previous page, or start "
+        "again without cursor",
+        f"cursor: {detail_pl}; użyj łącza next poprzedniej strony albo zacznij od "
+        "początku bez parametru cursor",
+    )
+
+
+def encode_cursor(relation: str, last_id: Any) -> str:
+    """The opaque cursor of the page after the one whose last id is `last_id`: the
+    relation's name and the id, JSON in unpadded base64url. It is validated, not
+    signed: all it can carry is where to start in a public collection."""
+    raw = json.dumps({"c": relation, "k": last_id}, separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(value: str, relation: str, integer_id: bool) -> Any:
+    """The last id a cursor carries, after checking it was made for this relation and
+    holds an id of the id column's kind; a 400 in Polish and English otherwise."""
+    if not value or len(value) > MAX_CURSOR_CHARS:
+        raise _bad_cursor("empty or too long", "pusty albo za długi")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        decoded = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise _bad_cursor("not a cursor of this service", "to nie jest kursor tej usługi") from exc
+    if not isinstance(decoded, dict) or set(decoded) != {"c", "k"}:
+        raise _bad_cursor("not a cursor of this service", "to nie jest kursor tej usługi")
+    if decoded["c"] != relation:
+        raise _bad_cursor("made for another collection", "pochodzi z innej kolekcji")
+    last = decoded["k"]
+    if integer_id:
+        ok = isinstance(last, int) and not isinstance(last, bool) and abs(last) <= BIGINT_MAX
+    else:
+        ok = isinstance(last, str) and 0 < len(last) <= MAX_CURSOR_CHARS and "\x00" not in last
+    if not ok:
+        raise _bad_cursor("holds no valid identifier", "nie zawiera poprawnego identyfikatora")
+    return last
 
 
 def _skip_geometry_requested() -> bool:
@@ -509,11 +580,11 @@ class PostGISProvider(BaseProvider):
         return str(compiled), dict(compiled.params)
 
     def _order(self, sortby: list[dict[str, str]] | None) -> sql.Composable:
-        """ORDER BY for sortby; none by default: sorting every match of a city-wide
-        bbox to return its first page costs more than the page (pages still come in a
-        stable storage order, synchronized scans being off)."""
+        """ORDER BY for sortby, then the id; the id alone by default: the keyset order
+        of the cursors, served by the id's index (a page reads `limit` rows of it, at
+        any depth)."""
         if not sortby:
-            return sql.SQL("")
+            return sql.SQL("ORDER BY {}").format(sql.Identifier(self.id_field))
         terms: list[sql.Composable] = []
         for item in sortby or []:
             name = item["property"]
@@ -580,6 +651,8 @@ class PostGISProvider(BaseProvider):
                 )
         where, params = self._where(bbox, datetime_, properties, filterq)
         relation = self._relation()
+        state = paging.get()
+        after = self._cursor_position(state, offset, sortby)
         response: dict[str, Any] = {"type": "FeatureCollection", "features": []}
         if resulttype == "hits":
             row = self._run(
@@ -588,26 +661,92 @@ class PostGISProvider(BaseProvider):
             response["numberMatched"] = row[0]
             response["numberReturned"] = 0
             return response
+        statement, page = self.page_statement(
+            where,
+            params,
+            int(offset),
+            int(limit),
+            after,
+            sortby,
+            self._feature_sql(select_properties, skip_geometry, crs_transform_spec),
+        )
+        features = self._run(statement, page, kwargs.get("language"))[0]
+        response["features"] = features
+        response["numberReturned"] = len(features)
+        keyset = not sortby and int(offset) == 0
+        if keyset and state.next_href and features and len(features) == int(limit):
+            cursor = encode_cursor(self.relation, features[-1]["id"])
+            # pygeoapi 0.24 takes a provider's next link as it is (and adds no prev)
+            response["links"] = [
+                {
+                    "type": "application/geo+json",
+                    "rel": "next",
+                    "title": "Items (next)",
+                    "href": state.next_href + cursor,
+                }
+            ]
+        if after is not None:
+            # the count from here on is not the collection's: numberMatched is left
+            # out (resultType=hits gives it)
+            return response
+        if self.count:
+            matched = self._count(relation, where, params, offset, len(features), limit)
+            if matched is not None:
+                response["numberMatched"] = matched
+        return response
+
+    def page_statement(
+        self,
+        where: sql.Composable,
+        params: dict,
+        offset: int,
+        limit: int,
+        after: Any,
+        sortby: list[dict[str, str]] | None,
+        feature: sql.Composable | None = None,
+    ) -> tuple[sql.Composed, dict]:
+        """One page's statement and parameters: after the id `after` (keyset) or at
+        `offset`, in `_order`'s order (tests/test_paging.py explains it at depth)."""
+        page = {**params, "k_limit": limit, "k_offset": offset}
+        if after is not None:
+            where = sql.SQL("({}) AND {} > %(k_after)s").format(
+                where, sql.Identifier(self.id_field)
+            )
+            page["k_after"] = after
         statement = sql.SQL(
             "SELECT coalesce(json_agg(f ORDER BY n), '[]'::json) FROM ("
             "  SELECT {feature} AS f, row_number() OVER () AS n FROM ("
             "    SELECT * FROM {relation} WHERE {where} {order}"
             "    LIMIT %(k_limit)s OFFSET %(k_offset)s) page) features"
         ).format(
-            feature=self._feature_sql(select_properties, skip_geometry, crs_transform_spec),
-            relation=relation,
+            feature=feature if feature is not None else self._feature_sql(None, False, None),
+            relation=self._relation(),
             where=where,
             order=self._order(sortby),
         )
-        page = {**params, "k_limit": int(limit), "k_offset": int(offset)}
-        features = self._run(statement, page, kwargs.get("language"))[0]
-        response["features"] = features
-        response["numberReturned"] = len(features)
-        if self.count:
-            matched = self._count(relation, where, params, offset, len(features), limit)
-            if matched is not None:
-                response["numberMatched"] = matched
-        return response
+        return statement, page
+
+    def _cursor_position(
+        self, state: Paging, offset: int, sortby: list[dict[str, str]] | None
+    ) -> Any:
+        """The last id of the previous page if the request sent a cursor, else None."""
+        if not state.cursors:
+            return None
+        if len(state.cursors) > 1:
+            raise invalid_query(
+                "parameter cursor given more than once", "parametr cursor podano więcej niż raz"
+            )
+        if sortby:
+            raise invalid_query(
+                "cursor pages in the default order (by id); with sortby, page with offset",
+                "cursor stronicuje w domyślnym porządku (według id); z sortby użyj offset",
+            )
+        if int(offset) != 0:
+            raise invalid_query(
+                "cursor and offset cannot be combined", "cursor i offset wykluczają się"
+            )
+        integer_id = self.columns[self.id_field].json_type == "integer"
+        return decode_cursor(state.cursors[0], self.relation, integer_id)
 
     def _count(
         self,

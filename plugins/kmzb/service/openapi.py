@@ -1285,6 +1285,33 @@ def describe(document: dict, processes: dict, our: dict) -> dict:
     return document
 
 
+def advertise_limit(document: dict) -> dict:
+    """`#/components/parameters/limit`: the items operations' `limit` (pygeoapi writes
+    it inline on each, with the configured maximum and default) as a component too,
+    with the largest maximum, for clients that look for it there. GDAL's OAPIF driver
+    (3.8 and later) takes its page size from limit's advertised maximum; page size is
+    what a whole-collection copy costs, now that every page costs the same (keyset
+    cursors, kmzb.providers.postgis)."""
+    limits = [
+        parameter
+        for path, operations in document.get("paths", {}).items()
+        if path.endswith("/items")
+        for parameter in operations.get("get", {}).get("parameters", [])
+        if parameter.get("name") == "limit" and "maximum" in parameter.get("schema", {})
+    ]
+    if not limits:
+        return document
+    widest = max(limits, key=lambda p: int(p["schema"]["maximum"]))
+    component = copy.deepcopy(widest)
+    component["description"] = (
+        "The most items a page holds (maximum: the largest of the collections'; each "
+        "items operation states its own). Pages are read by keyset: follow the next "
+        "link, every page costs the same."
+    )
+    document.setdefault("components", {}).setdefault("parameters", {})["limit"] = component
+    return document
+
+
 def complete(document: dict) -> dict:
     """What app.write_openapi serves: pygeoapi's document, described, bundled."""
     from kmzb.db.pool import get_pool
@@ -1320,6 +1347,7 @@ def complete(document: dict) -> dict:
     )
     our.update(ASYNCAPI_PATH)
     described = describe(document, processes, our)
+    advertise_limit(described)
     described["components"]["schemas"].update(copy.deepcopy(OPEN311_SCHEMAS))
     described.setdefault("tags", []).append(OPEN311_TAG)
     return truthful(bundle(described))

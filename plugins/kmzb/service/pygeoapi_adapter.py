@@ -11,6 +11,11 @@ here, each change a `Patch` written for pygeoapi 0.24.0:
 - request-query: the request's `bbox`/`bbox-crs` and `skipGeometry`, which
   pygeoapi does not hand a provider, set for kmzb.providers.request_query (the
   whole box transformed by PostGIS: docs/upstream/bbox-crs-whole-box.md);
+- keyset-next-link: `cursor` on items taken from the query before the query checks
+  and handed to kmzb.providers.postgis (its `paging` context), with the address a
+  `next` link needs; the provider returns the next link itself, which pygeoapi's
+  get_collection_items uses as it is ("Using next link from provider"), so the next
+  page is a keyset read, not an offset (docs/upstream/keyset-next-link.md);
 - plugin-locale: providers get the language asked for
   (docs/upstream/plugin-locale.md);
 - tilematrixset-templates: the /TileMatrixSets pages from our templates
@@ -51,13 +56,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, has_request_context, request
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 from kmzb.domain.errors import DomainError
 from kmzb.errors import UnsupportedPygeoapi
-from kmzb.providers import request_query
+from kmzb.providers import postgis, request_query
 from kmzb.service import (
     asyncapi,
     conformance,
@@ -74,6 +80,7 @@ LOGGER = logging.getLogger(__name__)
 
 SUPPORTED_VERSIONS = ("0.24.0",)
 QUERY_RESET = "kmzb.request_query_reset"  # in the request's WSGI environ
+PAGING_RESET = "kmzb.paging_reset"
 
 # sha256 (first 16 hex digits) of the source of each pygeoapi function a patch relies
 # on, as in pygeoapi 0.24.0; `fingerprint()` computes them
@@ -363,6 +370,12 @@ PATCHES = (
         _request_hooks,
     ),
     Patch(
+        "keyset-next-link",
+        "pygeoapi.api.itemtypes:get_collection_items",
+        ("pygeoapi.api.itemtypes:get_collection_items",),
+        _request_hooks,
+    ),
+    Patch(
         "request-query",
         "pygeoapi.api.itemtypes:get_collection_item",
         (
@@ -537,14 +550,47 @@ def reset_request_query(_exc: BaseException | None) -> None:
     reset = request.environ.pop(QUERY_RESET, None)
     if reset is not None:
         request_query.current.reset(reset)
+    reset = request.environ.pop(PAGING_RESET, None)
+    if reset is not None:
+        postgis.paging.reset(reset)
+
+
+def next_link_base(collection_id: str, args: MultiDict) -> str:
+    """The `next` link up to the cursor's value: pygeoapi's items URL (from its
+    configured server URL) with the request's parameters but offset and cursor,
+    quoted as pygeoapi quotes them."""
+    from pygeoapi.flask_app import api_
+
+    kept = "".join(
+        f"{quote(name, safe='')}={quote(str(value), safe=',')}&"
+        for name, value in args.items(multi=True)
+        if name not in ("offset", "cursor")
+    )
+    return f"{api_.get_collections_url()}/{collection_id}/items?{kept}cursor="
+
+
+def set_paging() -> None:
+    """`cursor` on items: taken out of the query (pygeoapi does not know it; the query
+    checks would refuse it as unknown) and set, with the next link's base, for the
+    provider (kmzb.providers.postgis.paging)."""
+    if not result_type.ITEMS.match(request.path):
+        return
+    args = MultiDict(request.args)
+    cursors = tuple(args.poplist("cursor"))
+    if cursors:
+        request.args = ImmutableMultiDict(args)
+    collection_id = request.path.strip("/").split("/")[1]
+    state = postgis.Paging(cursors=cursors, next_href=next_link_base(collection_id, args))
+    request.environ[PAGING_RESET] = postgis.paging.set(state)
 
 
 def install(app: Flask) -> None:
-    """Patch pygeoapi (after the guard) and hook the request: the resultType alias and
-    the query a provider reads. Call before the query checks are installed."""
+    """Patch pygeoapi (after the guard) and hook the request: the resultType alias, the
+    query a provider reads and the keyset cursor. Call before the query checks are installed."""
     apply_patches()
     app.before_request(alias_result_type)
     app.before_request(set_request_query)
+    app.before_request(set_paging)
     app.teardown_request(reset_request_query)
 
 
