@@ -1,0 +1,351 @@
+"""A read replica: public reads keep answering from a hot standby while the primary is down.
+
+A PostgreSQL primary of its own (initdb in a temporary folder on a free port, as
+tests/test_faults.py makes one: the shared cluster is never touched), migrated and
+loaded with the real data, and a hot standby of it made by kmzb.db.replica (the
+code of `kmzb db replica up`: pg_basebackup with a slot, its own port). The real
+app runs under gunicorn with DATABASE_REPLICA_URLS naming the standby, so public
+reads go to it first (libpq's host list, prefer-standby) and writes to the primary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pwd
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+import requests
+from psycopg import sql
+
+from helpers import new_address, review
+from kmzb.db import cluster, connection, migrations, replica
+from kmzb.loaders.all import load_all
+from kmzb.qgis_launcher import write_service_file
+from kmzb.settings import PROJECT_ROOT, Settings
+
+DB_NAME = "kmzb_replica_test"
+SLOT = "kmzb_replica_test"
+KRAKOW = {"lon": 19.9383, "lat": 50.0614}  # gmina 1261011, KMP Kraków
+UNIT = "KMP-1261"
+# z14 at Kraków's Rynek (the points from detail_zoom on) and z8 over Małopolska (grid)
+TILES = (
+    "/collections/threats/tiles/WebMercatorQuad/14/5552/9099",
+    "/collections/threats/tiles/WebMercatorQuad/8/86/142",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _owned(path: Path) -> None:
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam(cluster.UNPRIVILEGED_USER)
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+@dataclass
+class Pair:
+    folder: Path
+    port: int
+    url: str  # the superuser's, on DB_NAME
+    api_url: str  # kmzb_api's, on DB_NAME
+    standby: replica.Standby
+
+    def primary(self, action: str, *args: str) -> None:
+        """pg_ctl on the primary as the cluster's owner (output to its log: a pipe would
+        be inherited by the server and never end)."""
+        bindir = cluster.find_pg_bindir()
+        command = [str(bindir / "pg_ctl"), "-D", str(self.folder / "data"), *args, action]
+        if action == "start":
+            command[3:3] = ["-l", str(self.folder / "postgresql.log")]
+        subprocess.run(
+            cluster._as_cluster_owner() + command,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+
+    def replica_api_url(self) -> str:
+        return connection.replica_url(self.api_url, "127.0.0.1", self.standby.port)
+
+    def standby_admin_url(self) -> str:
+        return connection.replica_url(self.url, "127.0.0.1", self.standby.port)
+
+    def replica_setting(self) -> str:
+        return f"postgresql://127.0.0.1:{self.standby.port}/{DB_NAME}"
+
+
+@pytest.fixture(scope="module")
+def pair(settings: Settings, data_dir: Path) -> Iterator[Pair]:
+    folder = Path(tempfile.mkdtemp(prefix="kmzb-replica-"))
+    folder.chmod(0o755)
+    (folder / "run").mkdir()
+    for path in (folder, folder / "run"):
+        _owned(path)
+    secret = secrets.token_urlsafe(18)
+    password_file = folder / "password"
+    password_file.write_text(secret + "\n")
+    _owned(password_file)
+    port = free_port()
+    bindir = cluster.find_pg_bindir()
+    subprocess.run(
+        cluster._as_cluster_owner()
+        + [
+            str(bindir / "initdb"),
+            "-D",
+            str(folder / "data"),
+            "-U",
+            cluster.SUPERUSER,
+            f"--pwfile={password_file}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with (folder / "data" / "postgresql.conf").open("a") as conf:
+        conf.write(
+            f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
+            f"unix_socket_directories = '{folder / 'run'}'\n"
+            "max_connections = 100\ntimezone = 'Europe/Warsaw'\n"
+            "fsync = off\nfull_page_writes = off\n" + cluster.REPLICATION_SETTINGS
+            # the embedded cluster's replication settings (kmzb.db.cluster)
+        )
+    url = f"postgresql://{cluster.SUPERUSER}:{quote(secret, safe='')}@127.0.0.1:{port}/{DB_NAME}"
+    standby = replica.Standby(SLOT, folder / "replica", free_port())
+    own = Pair(folder, port, url, "", standby)
+    log = folder / "postgresql.log"
+    log.touch()
+    _owned(log)
+    own.primary("start", "-w")
+    try:
+        own_settings = dataclasses.replace(
+            settings, database_url=url, api_database_url=None, wms_database_url=None
+        )
+        connection.ensure_database(own_settings, DB_NAME)
+        api_secret = secrets.token_urlsafe(18)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE kmzb_api LOGIN PASSWORD {}").format(sql.Literal(api_secret))
+            )
+            conn.execute(
+                sql.SQL("ALTER ROLE kmzb_wms LOGIN PASSWORD {}").format(sql.Literal(api_secret))
+            )
+        own.api_url = (
+            f"postgresql://kmzb_api:{quote(api_secret, safe='')}@127.0.0.1:{port}/{DB_NAME}"
+        )
+        migrations.apply_all(url)
+        load_all(url, data_dir, lambda _message: None)
+        replica.create(standby, url)  # what `kmzb db replica up` does to the embedded one
+        replica.start(standby)
+        yield own
+    finally:
+        try:
+            replica.stop(standby, "immediate")
+        finally:
+            try:
+                own.primary("stop", "-m", "immediate", "-w")
+            except subprocess.CalledProcessError:
+                pass  # already stopped by a failed test
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def app_environment(pair: Pair, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": pair.url,
+            "KMZB_API_DATABASE_URL": pair.api_url,
+            "DATABASE_REPLICA_URLS": pair.replica_setting(),
+            "KMZB_API_PORT": str(port),
+            "KMZB_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "PYGEOAPI_OPENAPI": str(pair.folder / "openapi.yml"),
+            "KMZB_TRUSTED_PROXY_HEADER": "X-Forwarded-For",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def app(pair: Pair) -> Iterator[str]:
+    port = free_port()
+    log = pair.folder / "app.log"
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "30"]
+            + ["kmzb.app:app"],
+            env=app_environment(pair, port),
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if requests.get(f"{base}/", timeout=10).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "the app did not answer within 60 s"
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def submit(app: str, description: str) -> requests.Response:
+    return requests.post(
+        f"{app}/processes/submit-threat/execution",
+        json={"inputs": {**KRAKOW, "category": "illegal_dumping", "description": description}},
+        headers={"X-Forwarded-For": new_address()},
+        timeout=60,
+    )
+
+
+def public_status_on_replica(pair: Pair, ref: str) -> str | None:
+    with psycopg.connect(pair.replica_api_url(), connect_timeout=5) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+        row = conn.execute(
+            "SELECT status FROM kmzb.public_threats WHERE id = %s", (ref,)
+        ).fetchone()
+    return row[0] if row else None
+
+
+def test_a_report_confirmed_on_the_primary_appears_on_the_replica(app: str, pair: Pair) -> None:
+    answer = submit(app, "replika: potwierdzone na głównym")
+    assert answer.status_code == 200, answer.text
+    ref = answer.json()["reference"]
+    version = review(app, UNIT, ref, "verification", 1)
+    review(app, UNIT, ref, "confirmed", version)
+    deadline = time.monotonic() + 10
+    while public_status_on_replica(pair, ref) != "confirmed":
+        assert time.monotonic() < deadline, "the confirmation did not reach the replica in 10 s"
+        time.sleep(0.05)
+    # and the API's public view (read from the replica) shows it
+    item = requests.get(f"{app}/collections/threats/items/{ref}?f=json", timeout=30)
+    assert item.status_code == 200, item.text
+    assert item.json()["properties"]["status"] == "confirmed"
+
+
+def test_public_reads_are_served_by_the_replica(app: str, pair: Pair) -> None:
+    """The providers' and the read pool's sessions are on the standby: pg_stat_activity
+    there shows the API's role, and the primary serves none of the public reads."""
+    for path in ("/collections/threats/items?limit=5&f=json", "/vocabulary", TILES[0]):
+        assert requests.get(f"{app}{path}", timeout=30).status_code == 200, path
+    with psycopg.connect(pair.standby_admin_url(), autocommit=True) as conn:
+        names = {
+            row[0]
+            for row in conn.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE usename = 'kmzb_api'"
+            ).fetchall()
+        }
+    assert {"pygeoapi-postgis", "pygeoapi-tiles", "kmzb-api-read"} <= names, names
+    with psycopg.connect(pair.url, autocommit=True) as conn:
+        on_primary = {
+            row[0]
+            for row in conn.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE usename = 'kmzb_api'"
+            ).fetchall()
+        }
+    assert not {"pygeoapi-postgis", "pygeoapi-tiles", "kmzb-api-read"} & on_primary, on_primary
+
+
+def test_db_status_prints_the_replay_lag(pair: Pair) -> None:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": pair.url,
+            "DATABASE_REPLICA_URLS": pair.replica_setting(),
+        }
+    )
+    kmzb = Path(sys.executable).with_name("kmzb")
+    done = subprocess.run(
+        [str(kmzb), "db", "status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    line = re.search(
+        rf"replica 127\.0\.0\.1:{pair.standby.port} \(slot {SLOT}\): streaming, "
+        r"replay lag (\d+) bytes, (\d+\.\d+) s",
+        done.stdout,
+    )
+    assert line, done.stdout
+    assert int(line.group(1)) < 16 * 1024 * 1024 and float(line.group(2)) < 10
+
+
+def test_with_the_primary_down_reads_answer_and_writes_wait(
+    app: str, pair: Pair, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QGIS Server's service file, as `kmzb run` writes it for these settings
+    service_file = pair.folder / "pg_service.conf"
+    wms_url = pair.api_url.replace("kmzb_api:", "kmzb_wms:", 1)
+    wms_settings = dataclasses.replace(
+        settings,
+        database_url=pair.url,
+        api_database_url=pair.api_url,
+        wms_database_url=wms_url,
+        database_replica_urls=(pair.replica_setting(),),
+    )
+    write_service_file(wms_settings, service_file, DB_NAME)
+    monkeypatch.setenv("PGSERVICEFILE", str(service_file))
+    pair.primary("stop", "-m", "fast", "-w")
+    try:
+        for path in ("/collections/threats/items?limit=5&f=json", *TILES, "/vocabulary"):
+            answer = requests.get(f"{app}{path}", timeout=30)
+            assert answer.status_code in (200, 204), (path, answer.status_code, answer.text[:300])
+        assert requests.get(f"{app}{TILES[0]}", timeout=30).status_code == 200
+        assert len(requests.get(f"{app}{TILES[0]}", timeout=30).content) > 0
+        # QGIS Server's service (the public map, WMS) reaches the standby too
+        with psycopg.connect("service=kmzb", connect_timeout=5) as conn:
+            found = conn.execute(
+                "SELECT pg_is_in_recovery(), count(*) > 0 FROM kmzb.public_threat_categories"
+            ).fetchone()
+            assert found == (True, True)
+        refused = submit(app, "replika: główny zatrzymany")
+        assert refused.status_code == 503, refused.text
+        assert refused.headers.get("Retry-After", "").isdigit()
+    finally:
+        pair.primary("start", "-w")
+    # the primary is back: a submission succeeds with no restart of the app
+    deadline = time.monotonic() + 30
+    while True:
+        answer = submit(app, "replika: główny wrócił")
+        if answer.status_code == 200:
+            break
+        assert answer.status_code == 503, answer.text
+        assert time.monotonic() < deadline, "submissions did not resume within 30 s"
+        time.sleep(0.5)
+    ref = answer.json()["reference"]
+    deadline = time.monotonic() + 30
+    while public_status_on_replica(pair, ref) is None:
+        assert time.monotonic() < deadline, "the replica did not resume streaming within 30 s"
+        time.sleep(0.1)
