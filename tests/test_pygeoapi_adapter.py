@@ -61,6 +61,7 @@ def test_every_patch_target_and_every_function_it_relies_on_exists() -> None:
         "error-answers",
         "csv-formatter",
         "conformance-classes",
+        "keyset-next-link",
     }
     for patch in pygeoapi_adapter.PATCHES:
         pygeoapi_adapter.resolve(patch.target)
