@@ -3,7 +3,8 @@
 - a full page's `next` link carries a cursor, and following the next links visits
   every public item exactly once, also while reports are submitted between pages;
 - `offset` still works, in the same (id) order, with offset links; a `sortby`
-  query's links keep offset;
+  query's links keep offset, and so do a bbox query's (its first page is in storage
+  order);
 - a cursor this service did not make (or made for another collection, or combined
   with offset or sortby) is a 400 in Polish and English;
 - a page costs the same at any depth: on 150,000 generated rows (50,000 public,
@@ -140,6 +141,26 @@ def test_a_sorted_query_keeps_offset_in_its_next_link(api: str, enough_threats: 
     next_query = parse_qs(urlsplit(link(page, "next") or "").query)
     assert next_query["offset"] == ["3"] and next_query["sortby"] == ["-reported_on"]
     assert "cursor" not in next_query
+
+
+def test_a_bbox_query_pages_by_offset_and_takes_a_cursor(
+    api: str, enough_threats: list[str]
+) -> None:
+    """A spatial query's first page comes in storage order (sorting a city's matches
+    by id costs more than its page): its next link keeps offset. A cursor sent with
+    a bbox still pages by id."""
+    around = {"bbox": "19.93,50.06,19.94,50.07", "skipGeometry": "true"}
+    for _ in range(2):
+        submit(api)  # at least three threats in the box
+    page = get_items(api, limit="1", **around)
+    next_query = parse_qs(urlsplit(link(page, "next") or "").query)
+    assert next_query["offset"] == ["1"] and "cursor" not in next_query
+    everything = get_items(api, limit="1000", **around)
+    ids = sorted(f["id"] for f in everything["features"])
+    assert len(ids) >= 3
+    after = get_items(api, limit="1", cursor=encode_cursor("public_threats", ids[0]), **around)
+    assert [f["id"] for f in after["features"]] == ids[1:2]
+    assert "cursor" in parse_qs(urlsplit(link(after, "next") or "").query)
 
 
 # --- bad cursors ------------------------------------------------------------------------
