@@ -8,10 +8,11 @@ pygeoapi runs the query: a conditional GET that still holds is a 304 with no que
 - ETag (weak: pygeoapi's bodies carry the time they were made, so two answers of the
   same data are equivalent, not byte-equal) is a digest of everything the answer
   depends on: the service's version, the path and query as sent (f, lang, bbox...),
-  the Accept and Accept-Language headers as sent (pygeoapi negotiates the format and
-  language from them), and the state of the answer's sources: their write counters
-  and, for reports, the last public_until passed (a report leaves the public view with
-  no write). Exact: any committed write to a source changes it.
+  the Accept-Language header as sent, and Accept as sent when the query names no `f`
+  (pygeoapi takes the format from `f` when given, else from Accept), and the state of
+  the answer's sources: their write counters and, for reports, the last public_until
+  passed (a report leaves the public view with no write). Exact: any committed write
+  to a source changes it.
 - Last-Modified: the newest write or expiry, to the second. `If-None-Match` decides
   alone when sent (RFC 9110 13.2.2); `If-Modified-Since` alone gets a 304 only when
   the last change is older than two seconds (HTTP dates count whole seconds, and a
@@ -20,7 +21,7 @@ pygeoapi runs the query: a conditional GET that still holds is a 304 with no que
   within half a minute), a day for boundaries, police units, categories and
   statistics (they change when the loaders run), and for the grid tiles of threats at
   small zooms (kmzb.public_threat_cells) until the next refresh of the grid.
-  `Vary: Accept, Accept-Language`.
+  `Vary: Accept-Language`, and Accept when the query names no `f`.
 - A read with an Authorization header is never marked cacheable: `private, no-store`,
   no validators (and no 304).
 
@@ -55,7 +56,6 @@ CELLS_REFRESH_SECONDS = 300
 # If-Modified-Since alone is trusted only for data unchanged this long (whole-second dates)
 IMS_SETTLED_SECONDS = 2.0
 PRIVATE = "private, no-store"
-VARY = ("Accept", "Accept-Language")
 DETAIL_ZOOM = 14  # the threat tiles' default (kmzb.providers.tiles)
 
 
@@ -139,7 +139,7 @@ def validators(rule: Rule, state: change_times.State, now: datetime) -> Validato
     parts = [
         VERSION,
         request.full_path if request.query_string else request.path,
-        request.headers.get("Accept", ""),
+        "" if _format_named() else request.headers.get("Accept", ""),
         request.headers.get("Accept-Language", ""),
         state.token,
     ]
@@ -180,12 +180,18 @@ def _get(headers: Mapping[str, str], name: str) -> str:
     return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
 
 
+def _format_named() -> bool:
+    """The query names the format: pygeoapi then ignores Accept."""
+    return bool(request.args.get("f"))
+
+
 def _vary(headers: Any) -> None:
     present = [v.strip() for v in _get(headers, "Vary").split(",") if v.strip()]
     if "*" in present:
         return
     known = {v.lower() for v in present}
-    _set(headers, "Vary", ", ".join(present + [v for v in VARY if v.lower() not in known]))
+    wanted = ("Accept-Language",) if _format_named() else ("Accept", "Accept-Language")
+    _set(headers, "Vary", ", ".join(present + [v for v in wanted if v.lower() not in known]))
 
 
 def _describe(headers: Any, found: Validators) -> None:
