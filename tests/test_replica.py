@@ -349,3 +349,67 @@ def test_with_the_primary_down_reads_answer_and_writes_wait(
     while public_status_on_replica(pair, ref) is None:
         assert time.monotonic() < deadline, "the replica did not resume streaming within 30 s"
         time.sleep(0.1)
+
+
+def unused_low_port() -> int:
+    """A free port below the kernel's ephemeral range (32768-60999), where no outgoing
+    connection takes it between our check and the server's bind."""
+    for candidate in range(20000 + os.getpid() % 5000, 32000):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+        return candidate
+    raise RuntimeError("no free port below 32000")
+
+
+def test_kmzb_db_replica_up_makes_a_streaming_standby_of_the_embedded_cluster() -> None:
+    """The commands a newcomer types, on an embedded cluster of their own (its own var
+    folder and ports): `db up` makes a primary that allows replication, `db replica up`
+    its standby, `db status` shows it streaming, `db replica down` stops it."""
+    var = Path(tempfile.mkdtemp(prefix="kmzb-replica-var-"))
+    var.chmod(0o755)
+    primary_port = unused_low_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KMZB_", "PYGEOAPI_"))
+        and k not in ("DATABASE_URL", "DATABASE_REPLICA_URLS")
+    }
+    env.update(
+        {
+            "KMZB_VAR_DIR": str(var),
+            "KMZB_PG_PORT": str(primary_port),
+            "KMZB_DB_NAME": "kmzb_replica_cli",
+        }
+    )
+    kmzb = Path(sys.executable).with_name("kmzb")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [str(kmzb), *args], env=env, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    try:
+        run("db", "up")
+        env["KMZB_REPLICA_PORT"] = str(unused_low_port())
+        up = run("db", "replica", "up")
+        assert f"127.0.0.1:{env['KMZB_REPLICA_PORT']}" in up
+        assert (var / "pg-replica-1" / "data" / "standby.signal").is_file()
+        status = run("db", "status")
+        assert re.search(
+            rf"replica 127\.0\.0\.1:{env['KMZB_REPLICA_PORT']} \(slot kmzb_replica_1\): "
+            r"streaming, replay lag \d+ bytes, \d+\.\d+ s",
+            status,
+        ), status
+        assert "embedded read replica stopped" in run("db", "replica", "down")
+        assert re.search(r"replica 127\.0\.0\.1:\d+: stopped", run("db", "status"))
+        run("db", "replica", "up")  # again: the same data and slot, streaming resumes
+        assert "streaming" in run("db", "status")
+    finally:
+        subprocess.run([str(kmzb), "db", "replica", "down"], env=env, capture_output=True)
+        subprocess.run([str(kmzb), "db", "down"], env=env, capture_output=True)
+        shutil.rmtree(var, ignore_errors=True)
