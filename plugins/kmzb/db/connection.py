@@ -8,6 +8,11 @@ Three kinds of connection, each with its own role (migration 039):
 - `api_url`: the API (pool, pygeoapi's providers) as kmzb_api;
 - `wms_url`: QGIS Server as kmzb_wms.
 
+Public reads use the same service roles on libpq's multi-host list, the read
+replicas first and the primary last, with target_session_attrs=prefer-standby
+(`read_conninfo`; the replicas are kmzb.settings.read_hosts: DATABASE_REPLICA_URLS
+and the embedded hot standby of `kmzb db replica up`).
+
 No service connects as the administrator. In the embedded cluster kmzb_api and
 kmzb_wms log in with passwords generated into var/pg; with DATABASE_URL the
 operator gives their URLs (KMZB_API_DATABASE_URL, KMZB_WMS_DATABASE_URL).
