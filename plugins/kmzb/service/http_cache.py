@@ -160,7 +160,11 @@ def _read_state(rule: Rule) -> change_times.State | None:
     try:
         with get_read_pool().connection() as conn:
             return change_times.current_state(conn, rule.sources, rule.expiry)
-    except psycopg.Error as error:  # PoolTimeout is one: the read itself will say 503
+    except psycopg.OperationalError:
+        # the database is unavailable (PoolTimeout is one): the read would fail the same
+        # way after the same wait; kmzb.service.faults answers 503 with Retry-After now
+        raise
+    except psycopg.Error as error:  # answer without validators rather than not at all
         log.warning("no validators for %s: %s", request.path, str(error).splitlines()[0])
         return None
 
