@@ -61,9 +61,3 @@ def current_state(conn: psycopg.Connection, sources: tuple[str, ...], expiry: bo
     changed_at = max((row[2] for row in rows), default=None)
     expired_at = rows[0][3] if rows else None
     return State(changes, changed_at, expired_at)
-
-
-def note_refresh(conn: psycopg.Connection) -> None:
-    """Record a refresh of kmzb.public_threat_cells (run by its owner, in the refresh's
-    transaction)."""
-    conn.execute("SELECT kmzb.note_change('cells')")
