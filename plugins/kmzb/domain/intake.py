@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
 import psycopg
-from psycopg import errors as pg_errors
 
-from kmzb.domain import alerts, bursts, idempotency, vocabulary
+from kmzb.domain import bursts, idempotency, vocabulary
 from kmzb.domain.caller import Caller
 from kmzb.domain.crs_names import in_envelope_of_poland
 from kmzb.domain.errors import DomainError, FieldError, forbidden, invalid
@@ -43,13 +43,27 @@ def _point_sql(sub: Submission) -> tuple[str, dict[str, float | None]]:
 
 
 def _check_against_database(conn: psycopg.Connection, sub: Submission) -> list[FieldError]:
+    """The category and the point, in one round trip (both fragments are fixed SQL)."""
     errors: list[FieldError] = []
-    if sub.category is not None:
-        row = conn.execute(
-            "SELECT description_required FROM kmzb.threat_categories WHERE code = %s",
-            (sub.category,),
+    check_point = sub.lon is not None or sub.x is not None
+    # far from Poland, the transform to EPSG:2180 fails inside PostGIS (PROJ refuses
+    # points outside the projection's domain): such a point is outside, and no query
+    ask_point = check_point and (sub.x is not None or in_envelope_of_poland(sub.lon, sub.lat))
+    if sub.category is None and not ask_point:
+        return errors if not check_point else [OUTSIDE_POLAND]
+    point, params = _point_sql(sub)
+    row = one(
+        conn.execute(
+            "SELECT c.code IS NOT NULL, c.description_required, "
+            + ("kmzb.is_inside_poland(" + point + ")" if ask_point else "false")
+            + " FROM (SELECT 1) one LEFT JOIN kmzb.threat_categories c"
+            " ON c.code = %(category)s",
+            {**params, "category": sub.category},
         ).fetchone()
-        if row is None:
+    )
+    known, description_required, inside = row
+    if sub.category is not None:
+        if not known:
             errors.append(
                 FieldError(
                     "category",
@@ -57,7 +71,7 @@ def _check_against_database(conn: psycopg.Connection, sub: Submission) -> list[F
                     f"Unknown threat category: {sub.category}.",
                 )
             )
-        elif row[0] and not sub.description:
+        elif description_required and not sub.description:
             errors.append(
                 FieldError(
                     "description",
@@ -65,22 +79,16 @@ def _check_against_database(conn: psycopg.Connection, sub: Submission) -> list[F
                     "This category requires a description.",
                 )
             )
-    if sub.lon is not None or sub.x is not None:
-        inside: tuple[Any, ...] | None = (False,)
-        # far from Poland, the transform to EPSG:2180 fails inside PostGIS (PROJ refuses
-        # points outside the projection's domain): such a point is outside, and no query
-        if sub.x is not None or in_envelope_of_poland(sub.lon, sub.lat):
-            point, params = _point_sql(sub)
-            inside = conn.execute("SELECT kmzb.is_inside_poland(" + point + ")", params).fetchone()
-        if not inside or not inside[0]:
-            errors.append(
-                FieldError(
-                    "location",
-                    "Wskazane miejsce leży poza granicami Polski.",
-                    "The place is outside Poland.",
-                )
-            )
+    if check_point and not inside:
+        errors.append(OUTSIDE_POLAND)
     return errors
+
+
+OUTSIDE_POLAND = FieldError(
+    "location",
+    "Wskazane miejsce leży poza granicami Polski.",
+    "The place is outside Poland.",
+)
 
 
 def parse_and_check(conn: psycopg.Connection, inputs: Any) -> tuple[Submission, list[FieldError]]:
@@ -103,34 +111,30 @@ def _check_source(caller: Caller, source: str) -> None:
         )
 
 
-def _enforce_daily_limit(conn: psycopg.Connection, settings: Settings, hashed: str) -> None:
-    # serialise submissions of one reporter, so two at once cannot both pass
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (hashed,))
-    # counted by the owner's function: the API's role may not read reporter_hash (039)
-    row = conn.execute("SELECT kmzb.reports_today_by_reporter(%s)", (hashed,)).fetchone()
-    if row and row[0] >= settings.daily_report_limit:
-        wait = seconds_until_tomorrow()
-        raise DomainError(
-            pl=f"Dzienny limit zgłoszeń ({settings.daily_report_limit}) został wyczerpany; "
-            "spróbuj jutro. Nic nie zapisano.",
-            en=f"The daily limit of reports ({settings.daily_report_limit}) is used up; "
-            "try again tomorrow. Nothing was stored.",
-            status=HTTPStatus.TOO_MANY_REQUESTS,
-            code="TooManyRequests",
-            headers={"Retry-After": str(wait)},
-        )
+def daily_limit_used_up(settings: Settings) -> DomainError:
+    """The answer when the reporter's daily limit is used up (kmzb.submit_report)."""
+    return DomainError(
+        pl=f"Dzienny limit zgłoszeń ({settings.daily_report_limit}) został wyczerpany; "
+        "spróbuj jutro. Nic nie zapisano.",
+        en=f"The daily limit of reports ({settings.daily_report_limit}) is used up; "
+        "try again tomorrow. Nothing was stored.",
+        status=HTTPStatus.TOO_MANY_REQUESTS,
+        code="TooManyRequests",
+        headers={"Retry-After": str(seconds_until_tomorrow())},
+    )
 
 
-INSERT_REPORT = """
-INSERT INTO kmzb.reports (public_ref, category, geom, event_date, time_of_day, description,
-                          status, police_unit, gmina_teryt, source, reporter_hash,
-                          address_string, media_url)
-SELECT %(ref)s, %(category)s, p.geom, %(event_date)s, %(time_of_day)s, %(description)s,
-       (SELECT code FROM kmzb.statuses WHERE is_initial),
-       kmzb.police_unit_at(p.geom), kmzb.gmina_at(p.geom), %(source)s, %(reporter_hash)s,
-       %(address_string)s, %(media_url)s
-FROM (SELECT {point} AS geom) p
-RETURNING id, public_ref, status, police_unit, gmina_teryt, created_at
+# The write of a submission in one round trip (sql/047_submit_function.sql): the daily
+# limit under the reporter's advisory lock, the routed report, its history, attachments,
+# the burst guard and the alert; with the names the answer carries.
+SUBMIT_REPORT = """
+SELECT * FROM kmzb.submit_report(
+    %(ref)s, %(category)s, {point}, %(event_date)s, %(time_of_day)s, %(description)s,
+    %(source)s, %(reporter_hash)s, %(daily_limit)s, %(address_string)s, %(media_url)s,
+    %(actor)s, %(actor_unit)s, %(note)s, %(attachment_names)s::text[],
+    %(attachment_types)s::text[], %(attachment_sha256)s::text[],
+    %(attachment_contents)s::bytea[], %(burst_radius_m)s, %(burst_window)s,
+    %(burst_threshold)s, %(public_url)s)
 """
 
 
@@ -176,70 +180,45 @@ def submit(
         raise invalid(errors)
     _check_source(caller, sub.source)
     point, point_params = _point_sql(sub)
-    sql = INSERT_REPORT.replace("{point}", point)
-    with conn.transaction():
-        hashed = None
-        if sub.source == "citizen" and caller.anonymous:
-            hashed = reporter_hash(settings, caller.address or "unknown")
-            _enforce_daily_limit(conn, settings, hashed)
-        params = {
-            "category": sub.category,
-            "event_date": sub.event_date,
-            "time_of_day": sub.time_of_day,
-            "description": sub.description,
-            "source": sub.source,
-            "reporter_hash": hashed,
-            "address_string": details.address_string,
-            "media_url": details.media_url,
-            **point_params,
-        }
-        for _attempt in range(3):
-            try:
-                with conn.transaction():
-                    row = conn.execute(sql, {**params, "ref": new_reference()})
-                    report_id, ref, status, unit, gmina, created = one(row.fetchone())
-                break
-            except pg_errors.UniqueViolation:
-                continue  # a reference drawn twice: draw again
-        else:
-            raise RuntimeError("could not draw a unique reference")
-        conn.execute(
-            """INSERT INTO kmzb.report_status_history
-                   (report_id, from_status, to_status, actor, actor_unit, note, note_internal)
-               VALUES (%s, NULL, %s, %s, %s, %s, false)""",
-            (
-                report_id,
-                status,
-                caller.actor,
-                caller.unit if caller.is_police else None,
-                "Zgłoszenie przyjęte / Report received",
-            ),
-        )
-        for attachment in sub.attachments:
-            conn.execute(
-                """INSERT INTO kmzb.report_attachments
-                       (report_id, filename, media_type, size_bytes, sha256, content)
-                   VALUES (%s, %s, %s, %s, %s, %s)""",
-                (
-                    report_id,
-                    attachment.filename,
-                    attachment.media_type,
-                    len(attachment.content),
-                    attachment.sha256,
-                    attachment.content,
-                ),
-            )
-        if sub.source == "citizen":
-            # stored either way; a burst is only held from the public view
-            bursts.hold_if_burst(conn, settings, report_id)
-        # public on submission (policy, not held): announced on commit (kmzb.domain.alerts)
-        alerts.sync(conn, report_id, settings.public_url)
-    names = conn.execute(
-        """SELECT s.name_pl, s.name_en, u.name FROM kmzb.statuses s, kmzb.police_units u
-           WHERE s.code = %s AND u.code = %s""",
-        (status, unit),
-    ).fetchone()
-    names = one(names)
+    hashed = None
+    if sub.source == "citizen" and caller.anonymous:
+        hashed = reporter_hash(settings, caller.address or "unknown")
+    params = {
+        "category": sub.category,
+        "event_date": sub.event_date,
+        "time_of_day": sub.time_of_day,
+        "description": sub.description,
+        "source": sub.source,
+        "reporter_hash": hashed,
+        "daily_limit": settings.daily_report_limit,
+        "address_string": details.address_string,
+        "media_url": details.media_url,
+        "actor": caller.actor,
+        "actor_unit": caller.unit if caller.is_police else None,
+        "note": "Zgłoszenie przyjęte / Report received",
+        "attachment_names": [a.filename for a in sub.attachments],
+        "attachment_types": [a.media_type for a in sub.attachments],
+        "attachment_sha256": [a.sha256 for a in sub.attachments],
+        "attachment_contents": [a.content for a in sub.attachments],
+        # the flood guard (kmzb.domain.bursts): threshold 0 turns it off
+        "burst_radius_m": float(settings.burst_radius_m),
+        "burst_window": timedelta(minutes=settings.burst_window_minutes),
+        "burst_threshold": settings.burst_threshold if bursts.enabled(settings) else 0,
+        "public_url": settings.public_url,
+        **point_params,
+    }
+    sql = SUBMIT_REPORT.replace("{point}", point)
+    for _attempt in range(3):
+        row = one(conn.execute(sql, {**params, "ref": new_reference()}).fetchone())
+        if row[0] != "ref_taken":  # a reference drawn twice: draw again
+            break
+    else:
+        raise RuntimeError("could not draw a unique reference")
+    if row[0] == "limited":
+        conn.rollback()
+        raise daily_limit_used_up(settings)
+    _, _report_id, ref, status, unit, gmina, created, status_pl, status_en, unit_name = row
+    names = (status_pl, status_en, unit_name)
     answer = {
         "reference": ref,
         "status": status,
