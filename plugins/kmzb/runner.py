@@ -24,6 +24,10 @@ from kmzb.loaders.all import load_all
 from kmzb.settings import QGIS_BASEMAP_PROJECT_FILE, QGIS_PROJECT_FILE, VAR_DIR, Settings
 
 GUNICORN_WORKERS = 2
+# threads per worker (gthread): a submission waits on the database most of its time
+# (docs/profile-submission-*.txt); 2 workers x 8 threads measured 3x the sync workers'
+# submissions per second in the same run (issue 16, docs/benchmarks.md)
+GUNICORN_THREADS = 8
 AGGREGATE_REFRESH_SECONDS = 300
 REPORTER_PURGE_SECONDS = 900  # a hash outlives its retention by at most this
 
@@ -68,6 +72,10 @@ def _gunicorn(settings: Settings) -> subprocess.Popen:
             f"{settings.api_host}:{settings.api_port}",
             "--workers",
             str(GUNICORN_WORKERS),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(GUNICORN_THREADS),
             "--timeout",
             "120",
             "--access-logfile",
