@@ -395,6 +395,34 @@ def test_kmzb_db_replica_up_makes_a_streaming_standby_of_the_embedded_cluster() 
 
     try:
         run("db", "up")
+        # an older cluster, made before replication was set up: `db up` brings it there
+        admin = (
+            f"postgresql://{cluster.SUPERUSER}:"
+            f"{quote((var / 'pg' / 'password').read_text().strip(), safe='')}"
+            f"@127.0.0.1:{primary_port}/postgres"
+        )
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET wal_level = 'minimal'")
+            conn.execute("ALTER SYSTEM SET max_wal_senders = 0")
+            conn.execute("ALTER SYSTEM SET max_slot_wal_keep_size = -1")
+        bindir = cluster.find_pg_bindir()
+        subprocess.run(
+            cluster._as_cluster_owner()
+            + [str(bindir / "pg_ctl"), "-D", str(var / "pg" / "data"), "-m", "fast", "-w"]
+            + ["-l", str(var / "pg" / "postgresql.log"), "restart"],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+        with psycopg.connect(admin) as conn:
+            assert conn.execute("SHOW wal_level").fetchone() == ("minimal",)
+        run("db", "up")
+        with psycopg.connect(admin) as conn:
+            assert conn.execute("SHOW wal_level").fetchone() == ("replica",)
+            assert conn.execute("SHOW max_wal_senders").fetchone() == ("10",)
+            assert conn.execute("SHOW max_slot_wal_keep_size").fetchone() == ("4GB",)
         env["KMZB_REPLICA_PORT"] = str(unused_low_port())
         up = run("db", "replica", "up")
         assert f"127.0.0.1:{env['KMZB_REPLICA_PORT']}" in up
