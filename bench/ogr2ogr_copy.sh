@@ -6,7 +6,7 @@
 #
 #   KMZB_DB_NAME=kmzb_paging bench/ogr2ogr_copy.sh [page_size] [port]
 #
-# Starts its own app (gunicorn, 2 sync workers, as `make run`) on the database named by
+# Starts its own app (gunicorn, 2 sync workers: GDAL asks one page at a time) on the database named by
 # the usual settings (KMZB_DB_NAME / DATABASE_URL), with an access log that records each
 # request's time; reads the time of every page of the copy from that log. Make the data
 # first, e.g. KMZB_DB_NAME=kmzb_paging .venv/bin/kmzb db up && kmzb load all &&
