@@ -65,6 +65,7 @@ COMMON = {"f", "lang"}
 ITEMS_PARAMETERS = COMMON | {
     "limit",
     "offset",
+    "cursor",  # the opaque keyset position of a next link (providers/postgis.py)
     "resulttype",
     "bbox",
     "bbox-crs",

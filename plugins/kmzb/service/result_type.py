@@ -47,6 +47,14 @@ ITEMS_QUERY_PARAMETERS = [
     ),
     _query("filter", "A CQL2 filter (OGC API Features Part 3).", {"type": "string"}),
     _query(
+        "cursor",
+        "Where the page starts: the opaque value in the `next` link of the page before "
+        "(keyset paging in the default order, by id; every page costs the same at any "
+        "depth). Not with offset or sortby (their next links keep offset). A value this "
+        "service did not make is a 400.",
+        {"type": "string", "maxLength": 512},
+    ),
+    _query(
         "filter-lang",
         "The filter's encoding.",
         {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"},
