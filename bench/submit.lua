@@ -1,5 +1,5 @@
 -- wrk script: POST submit-threat with a random point near a Polish city, a random
--- category, and a distinct client address per request (the service must trust
+-- category, and a distinct client address (an IPv6 /64) per request (the service must trust
 -- X-Forwarded-For: KMZB_TRUSTED_PROXY_HEADER=X-Forwarded-For), so the daily
 -- limit does not apply. Counts the answers per status for the no-loss check.
 local cities = {
@@ -33,8 +33,12 @@ function request()
     categories[math.random(#categories)], id, n)
   local headers = {
     ["Content-Type"] = "application/json",
-    ["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.random(0, 255),
-                                        math.random(0, 255), math.random(1, 254)),
+    -- a random IPv6 /64 (what the daily limit keys on) out of 2^48 unique local
+    -- prefixes: random IPv4 addresses (2^24) met the addresses of earlier runs of
+    -- the day, and those answers were the daily limit's 429s
+    ["X-Forwarded-For"] = string.format("fd%02x:%x:%x:%x::1", math.random(0, 255),
+                                        math.random(0, 65535), math.random(0, 65535),
+                                        math.random(0, 65535)),
   }
   return wrk.format("POST", "/processes/submit-threat/execution", headers, body)
 end
