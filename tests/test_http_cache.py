@@ -93,7 +93,7 @@ def assert_cacheable(answer: requests.Response, cache_control: str) -> None:
     assert answer.headers["ETag"].startswith('W/"')
     if cache_control == "grid":  # until the next refresh of the grid
         lifetime = int(answer.headers["Cache-Control"].removeprefix("public, max-age="))
-        assert 0 <= lifetime <= http_cache.CELLS_REFRESH_SECONDS
+        assert http_cache.CELLS_MIN_MAX_AGE <= lifetime <= http_cache.CELLS_REFRESH_SECONDS
     else:
         assert answer.headers["Cache-Control"] == cache_control
     modified = parsedate_to_datetime(answer.headers["Last-Modified"])
@@ -366,3 +366,33 @@ def test_nginx_serves_many_readers_from_one_copy(front: str) -> None:
     for reader in readers:
         reader.join()
     assert statuses.count("MISS") <= 1 and len(statuses) == 8
+
+
+def test_nginx_revalidates_an_expired_copy_with_the_apps_validators(
+    front: str, db_url: str, reference: str
+) -> None:
+    """The grid's tiles live until the next refresh, at least CELLS_MIN_MAX_AGE (5 s):
+    with the last refresh 299 s ago their lifetime is 5 s. Once it has passed, nginx
+    answers from the expired copy (STALE: tiles are renewed in the background) and
+    revalidates it with the copy's validators (the app's 304 runs no query): the next
+    reader gets a fresh HIT."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "UPDATE kmzb.change_times SET changed_at = now() - make_interval(secs => %s) "
+            "WHERE source = 'cells'",
+            (http_cache.CELLS_REFRESH_SECONDS - 1,),
+        )
+    path = front + tile_path("threats", 7)
+    first = get(path)
+    assert first.headers["Cache-Control"] == f"public, max-age={http_cache.CELLS_MIN_MAX_AGE}"
+    assert first.headers["X-Cache-Status"] == "MISS"
+    time.sleep(http_cache.CELLS_MIN_MAX_AGE + 1.2)
+    again = get(path)
+    assert again.status_code == 200
+    assert again.headers["X-Cache-Status"] in ("STALE", "UPDATING", "REVALIDATED")
+    assert again.content == first.content
+    time.sleep(0.5)
+    renewed = get(path)
+    assert renewed.headers["X-Cache-Status"] == "HIT"
+    assert renewed.headers["ETag"] == first.headers["ETag"]
+    assert renewed.content == first.content

@@ -20,7 +20,8 @@ pygeoapi runs the query: a conditional GET that still holds is a 304 with no que
 - Cache-Control: `public, max-age=30` for threats (a new or reviewed report shows
   within half a minute), a day for boundaries, police units, categories and
   statistics (they change when the loaders run), and for the grid tiles of threats at
-  small zooms (kmzb.public_threat_cells) until the next refresh of the grid.
+  small zooms (kmzb.public_threat_cells) until the next refresh of the grid (at least
+  5 s: a late refresh has its tiles revalidated every 5 s).
   `Vary: Accept-Language`, and Accept when the query names no `f`.
 - A read with an Authorization header is never marked cacheable: `private, no-store`,
   no validators (and no 304).
@@ -53,6 +54,9 @@ THREATS_MAX_AGE = 30
 # how often the grid of public threats is refreshed: kmzb.runner.AGGREGATE_REFRESH_SECONDS
 # and docker's `jobs` service (a test holds them equal)
 CELLS_REFRESH_SECONDS = 300
+# a refresh that is late: the tiles are revalidated this often (max-age=0 would make
+# caches keep no copy at all)
+CELLS_MIN_MAX_AGE = 5
 # If-Modified-Since alone is trusted only for data unchanged this long (whole-second dates)
 IMS_SETTLED_SECONDS = 2.0
 PRIVATE = "private, no-store"
@@ -130,9 +134,9 @@ def _max_age(rule: Rule, state: change_times.State, now: datetime) -> int:
     if rule.max_age is not None:
         return rule.max_age
     if state.changed_at is None:
-        return 0
+        return CELLS_MIN_MAX_AGE
     age = (now - state.changed_at).total_seconds()
-    return max(0, int(CELLS_REFRESH_SECONDS - age))
+    return max(CELLS_MIN_MAX_AGE, int(CELLS_REFRESH_SECONDS - age))
 
 
 def validators(rule: Rule, state: change_times.State, now: datetime) -> Validators:
