@@ -32,10 +32,12 @@ import requests
 from psycopg import sql
 
 from helpers import new_address, review
+from kmzb import qgis_launcher
 from kmzb.db import cluster, connection, migrations, replica
 from kmzb.loaders.all import load_all
 from kmzb.qgis_launcher import write_service_file
 from kmzb.settings import PROJECT_ROOT, Settings
+from test_wms import decode_png
 
 DB_NAME = "kmzb_replica_test"
 SLOT = "kmzb_replica_test"
@@ -317,7 +319,52 @@ def test_with_the_primary_down_reads_answer_and_writes_wait(
     )
     write_service_file(wms_settings, service_file, DB_NAME)
     monkeypatch.setenv("PGSERVICEFILE", str(service_file))
-    pair.primary("stop", "-m", "fast", "-w")
+    # a confirmed report at Kraków's Rynek, on the replica, for the tile and the map
+    answer = submit(app, "replika: na mapie")
+    assert answer.status_code == 200, answer.text
+    ref = answer.json()["reference"]
+    review(app, UNIT, ref, "confirmed", review(app, UNIT, ref, "verification", 1))
+    deadline = time.monotonic() + 10
+    while public_status_on_replica(pair, ref) != "confirmed":
+        assert time.monotonic() < deadline, "the confirmation did not reach the replica in 10 s"
+        time.sleep(0.05)
+    wms_port = free_port()
+    wms = qgis_launcher.start(
+        service_file,
+        wms_port,
+        runtime_dir=pair.folder / "qgis-runtime",
+        log=pair.folder / "qgis-server.log",
+    )
+    try:
+        qgis_launcher.wait_until_ready(wms, f"http://127.0.0.1:{wms_port}", 60)
+        pair.primary("stop", "-m", "fast", "-w")
+        # the public map (WMS) draws from the standby: QGIS Server's sessions are there
+        drawn = requests.get(
+            f"http://127.0.0.1:{wms_port}/ows/",
+            params={
+                "SERVICE": "WMS",
+                "VERSION": "1.3.0",
+                "REQUEST": "GetMap",
+                "LAYERS": "zagrozenia_punkty",
+                "STYLES": "",
+                "CRS": "EPSG:2180",
+                "BBOX": "242000,564000,246000,568000",
+                "WIDTH": "512",
+                "HEIGHT": "512",
+                "TRANSPARENT": "TRUE",
+                "FORMAT": "image/png",
+            },
+            timeout=60,
+        )
+        assert drawn.status_code == 200 and drawn.headers["Content-Type"] == "image/png", (
+            drawn.text[:500]
+        )
+        # and it draws the points from there (Kraków, 1:28,000: reports one by one)
+        _, _, rows = decode_png(drawn.content)
+        drawn_pixels = sum(1 for row in rows for alpha in row[3::4] if alpha)
+        assert drawn_pixels > 0, (pair.folder / "qgis-server.log").read_text()[-3000:]
+    finally:
+        qgis_launcher.stop(wms)
     try:
         for path in ("/collections/threats/items?limit=5&f=json", *TILES, "/vocabulary"):
             answer = requests.get(f"{app}{path}", timeout=30)
