@@ -130,6 +130,18 @@ def test_if_none_match_is_a_304_with_the_same_validators(api: str, reference: st
         assert get(api + path, **{"If-None-Match": '"other"'}).status_code == 200
 
 
+def test_head_is_described_and_conditional_too(api: str) -> None:
+    got = get(api + GMINY)
+    head = requests.head(api + GMINY, timeout=60)
+    assert head.status_code == 200
+    assert head.headers["ETag"] == got.headers["ETag"]
+    assert head.headers["Cache-Control"] == DAY
+    again = requests.head(api + GMINY, headers={"If-None-Match": got.headers["ETag"]}, timeout=60)
+    assert again.status_code == 304
+    # the security headers ride on a 304 as on every answer
+    assert again.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_if_modified_since(api: str) -> None:
     first = get(api + GMINY)
     modified = first.headers["Last-Modified"]
