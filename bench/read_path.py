@@ -58,6 +58,14 @@ def stock_config(path: Path) -> None:
     provider = dict(threats["providers"][0])
     provider["name"] = "PostgreSQL"
     provider.pop("count_limit", None)
+    # the primary alone: the read block may list replicas (libpq host lists), which the
+    # stock provider cannot take; the stock baseline reads the primary anyway
+    data = {key: value for key, value in provider["data"].items() if key != "target_session_attrs"}
+    provider["data"] = {
+        **data,
+        "host": "${PYGEOAPI_KMZB_DB_HOST}",
+        "port": "${PYGEOAPI_KMZB_DB_PORT}",
+    }
     threats["providers"] = [provider]
     config["resources"] = {"threats": threats}
     config["server"].pop("manager", None)

@@ -110,7 +110,19 @@ def running_app(
     env.update(extra_env or {})
     gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
-        [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "kmzb.app:app"],
+        [
+            str(gunicorn),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            # the worker model kmzb run and docker use (kmzb.runner)
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "kmzb.app:app",
+        ],
         env=env,
         cwd=PROJECT_ROOT,
     )
