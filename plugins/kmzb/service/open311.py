@@ -16,7 +16,7 @@ from xml.etree import ElementTree
 from flask import Blueprint, Response, request
 
 from kmzb.db.pool import get_pool, get_read_pool
-from kmzb.domain import idempotency, open311, vocabulary
+from kmzb.domain import idempotency, open311, open311_requests, open311_search, vocabulary
 from kmzb.domain.caller import current_caller
 from kmzb.domain.errors import DomainError, FieldError, invalid, not_found
 from kmzb.service import faults
@@ -208,7 +208,9 @@ def create_request(fmt: str) -> Response:
     key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
     form = _form()
     with get_pool().connection() as conn:
-        created = open311.create(conn, load_settings(), current_caller.get(), form, language(), key)
+        created = open311_requests.create(
+            conn, load_settings(), current_caller.get(), form, language(), key
+        )
     ref = created["service_request_id"]
     return answer(
         [created],
@@ -225,21 +227,21 @@ def create_request(fmt: str) -> Response:
 @open311_routes.get("/requests.<any(json, xml):fmt>")
 def search_requests(fmt: str) -> Response:
     with get_read_pool().connection() as conn:
-        found = open311.search(conn, request.args.to_dict(), language())
+        found = open311_search.search(conn, request.args.to_dict(), language())
     return answer(found, "service_requests", "request", headers={"Cache-Control": CACHE_REQUESTS})
 
 
 @open311_routes.get("/requests/<reference>.<any(json, xml):fmt>")
 def one_request(reference: str, fmt: str) -> Response:
     with get_pool().connection() as conn:
-        found = open311.by_id(conn, reference, language())
+        found = open311_search.by_id(conn, reference, language())
     return answer(found, "service_requests", "request", headers={"Cache-Control": CACHE_REQUESTS})
 
 
 @open311_routes.get("/tokens/<token>.<any(json, xml):fmt>")
 def token(token: str, fmt: str) -> Response:
     with get_pool().connection() as conn:
-        found = open311.token(conn, token)
+        found = open311_search.token(conn, token)
     return answer(found, "service_requests", "request")
 
 
