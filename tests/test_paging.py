@@ -31,6 +31,7 @@ import yaml
 from psycopg import sql
 
 from helpers import new_address
+from kmzb.providers import postgis
 from kmzb.providers.postgis import PostGISProvider, encode_cursor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -229,7 +230,18 @@ def provider_on(url: str, table: str, search_path: str) -> PostGISProvider:
 
 
 @pytest.fixture()
-def probe(scratch_url: str) -> Iterator[tuple[str, PostGISProvider]]:
+def in_process_providers() -> Iterator[None]:
+    """A provider built in this process opens a pool as the test's login (a superuser);
+    close what the test opened, so no session of it outlives the test (test_roles
+    counts the app's sessions by their application name)."""
+    before = set(postgis._pools)
+    yield
+    for conninfo in set(postgis._pools) - before:
+        postgis._pools.pop(conninfo).close()
+
+
+@pytest.fixture()
+def probe(scratch_url: str, in_process_providers: None) -> Iterator[tuple[str, PostGISProvider]]:
     """Generated reports behind a view with the public test of kmzb.public_threats:
     random-looking references in the reports' pattern, a unique index on them."""
     with psycopg.connect(scratch_url, autocommit=True) as conn:
@@ -288,7 +300,9 @@ def test_a_page_costs_the_same_at_any_depth(probe: tuple[str, PostGISProvider]) 
     assert by_offset > 5 * deep, (deep, by_offset)
 
 
-def test_the_public_threats_cursor_page_is_read_on_the_public_ref_index(db_url: str) -> None:
+def test_the_public_threats_cursor_page_is_read_on_the_public_ref_index(
+    db_url: str, in_process_providers: None
+) -> None:
     provider = provider_on(db_url, "public_threats", "kmzb")
     where, params = provider._where(None, None, None, None)
     statement, page = provider.page_statement(where, params, 0, 1000, "M000-0000-0000", None)

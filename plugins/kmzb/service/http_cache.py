@@ -41,7 +41,7 @@ from importlib import metadata
 from typing import Any
 
 import psycopg
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from werkzeug.http import http_date
 
 from kmzb.domain import change_times
@@ -222,6 +222,9 @@ def still_valid(found: Validators) -> bool:
     return found.last_modified.astimezone(UTC).replace(microsecond=0) <= since
 
 
+CACHE_STATE = "kmzb.cache_validators"  # in the request's WSGI environ, for the answer
+
+
 def check_request() -> Response | None:
     """Before pygeoapi: the validators of a public read, and a 304 when they hold."""
     if request.method not in ("GET", "HEAD"):
@@ -230,13 +233,13 @@ def check_request() -> Response | None:
     if rule is None:
         return None
     if "Authorization" in request.headers:
-        g.kmzb_cache = PRIVATE
+        request.environ[CACHE_STATE] = PRIVATE
         return None
     state = _read_state(rule)
     if state is None:
         return None
     found = validators(rule, state, datetime.now(UTC))
-    g.kmzb_cache = found
+    request.environ[CACHE_STATE] = found
     if still_valid(found):
         response = Response(status=304)
         _describe(response.headers, found)
@@ -245,7 +248,7 @@ def check_request() -> Response | None:
 
 
 def describe_response(response: Response) -> Response:
-    found = g.get("kmzb_cache")
+    found = request.environ.get(CACHE_STATE)
     if found is None:
         return response
     if found == PRIVATE:
