@@ -13,19 +13,13 @@ file, which the first test reads for the lines of client errors.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import pwd
 import queue
 import re
-import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -34,16 +28,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 import pytest
 import requests
-from psycopg import sql
 
-from kmzb.db import cluster, connection, migrations
-from kmzb.loaders.all import load_all
+import throwaway_cluster
 from kmzb.settings import PROJECT_ROOT, Settings
+from throwaway_cluster import OwnCluster, free_port
 
 SUBMISSIONS = 320
 THREADS = 8
@@ -58,108 +50,10 @@ READS_WHILE_DOWN = (
 DB_NAME = "kmzb_faults"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class OwnCluster:
-    folder: Path
-    port: int
-    url: str  # the superuser's, on DB_NAME
-    api_url: str  # kmzb_api's, on DB_NAME
-
-    def pg_ctl(self, action: str, *args: str) -> None:
-        """pg_ctl as the cluster's owner; the server's output goes to its log file (a
-        pipe would be inherited by the server and never end)."""
-        bindir = cluster.find_pg_bindir()
-        command = [str(bindir / "pg_ctl"), "-D", str(self.folder / "data"), *args, action]
-        if action in ("start", "restart"):
-            command[3:3] = ["-l", str(self.folder / "postgresql.log")]
-        subprocess.run(
-            cluster._as_cluster_owner() + command,
-            check=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
-
-
-def _owned(path: Path) -> None:
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam(cluster.UNPRIVILEGED_USER)
-        os.chown(path, owner.pw_uid, owner.pw_gid)
-
-
 @pytest.fixture(scope="module")
 def own_cluster(settings: Settings, data_dir: Path) -> Iterator[OwnCluster]:
-    folder = Path(tempfile.mkdtemp(prefix="kmzb-faults-"))
-    folder.chmod(0o755)
-    (folder / "run").mkdir()
-    for path in (folder, folder / "run"):
-        _owned(path)
-    secret = secrets.token_urlsafe(18)
-    password_file = folder / "password"
-    password_file.write_text(secret + "\n")
-    _owned(password_file)
-    port = free_port()
-    bindir = cluster.find_pg_bindir()
-    subprocess.run(
-        cluster._as_cluster_owner()
-        + [
-            str(bindir / "initdb"),
-            "-D",
-            str(folder / "data"),
-            "-U",
-            cluster.SUPERUSER,
-            f"--pwfile={password_file}",
-            "--auth-host=scram-sha-256",
-            "--auth-local=scram-sha-256",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    with (folder / "data" / "postgresql.conf").open("a") as conf:
-        conf.write(
-            f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
-            f"unix_socket_directories = '{folder / 'run'}'\n"
-            "max_connections = 100\ntimezone = 'Europe/Warsaw'\n"
-            # a throwaway cluster survives no machine's crash, only our restarts; commits
-            # stay synchronous (an immediate restart must lose no accepted report)
-            "fsync = off\nfull_page_writes = off\n"
-        )
-    url = f"postgresql://{cluster.SUPERUSER}:{quote(secret, safe='')}@127.0.0.1:{port}/{DB_NAME}"
-    own = OwnCluster(folder, port, url, "")
-    log = folder / "postgresql.log"
-    log.touch()
-    _owned(log)
-    own.pg_ctl("start", "-w")
-    try:
-        own_settings = dataclasses.replace(
-            settings, database_url=url, api_database_url=None, wms_database_url=None
-        )
-        connection.ensure_database(own_settings, DB_NAME)
-        api_secret = secrets.token_urlsafe(18)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("ALTER ROLE kmzb_api LOGIN PASSWORD {}").format(sql.Literal(api_secret))
-            )
-        own.api_url = (
-            f"postgresql://kmzb_api:{quote(api_secret, safe='')}@127.0.0.1:{port}/{DB_NAME}"
-        )
-        migrations.apply_all(url)
-        load_all(url, data_dir, lambda _message: None)
+    with throwaway_cluster.own_cluster(settings, data_dir, DB_NAME, "kmzb-faults-") as own:
         yield own
-    finally:
-        try:
-            own.pg_ctl("stop", "-m", "immediate", "-w")
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass

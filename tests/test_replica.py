@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pwd
 import re
-import secrets
 import shutil
 import socket
 import subprocess
@@ -29,15 +27,15 @@ from urllib.parse import quote
 import psycopg
 import pytest
 import requests
-from psycopg import sql
 
+import throwaway_cluster
 from helpers import new_address, review
 from kmzb import qgis_launcher
-from kmzb.db import cluster, connection, migrations, replica
-from kmzb.loaders.all import load_all
+from kmzb.db import cluster, connection, replica
 from kmzb.qgis_launcher import write_service_file
 from kmzb.settings import PROJECT_ROOT, Settings
 from test_wms import decode_png
+from throwaway_cluster import OwnCluster, free_port
 
 DB_NAME = "kmzb_replica_test"
 SLOT = "kmzb_replica_test"
@@ -50,41 +48,14 @@ TILES = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _owned(path: Path) -> None:
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam(cluster.UNPRIVILEGED_USER)
-        os.chown(path, owner.pw_uid, owner.pw_gid)
-
-
 @dataclass
-class Pair:
-    folder: Path
-    port: int
-    url: str  # the superuser's, on DB_NAME
-    api_url: str  # kmzb_api's, on DB_NAME
+class Pair(OwnCluster):
+    """A throwaway primary (tests/throwaway_cluster.py) and its hot standby."""
+
     standby: replica.Standby
 
     def primary(self, action: str, *args: str) -> None:
-        """pg_ctl on the primary as the cluster's owner (output to its log: a pipe would
-        be inherited by the server and never end)."""
-        bindir = cluster.find_pg_bindir()
-        command = [str(bindir / "pg_ctl"), "-D", str(self.folder / "data"), *args, action]
-        if action == "start":
-            command[3:3] = ["-l", str(self.folder / "postgresql.log")]
-        subprocess.run(
-            cluster._as_cluster_owner() + command,
-            check=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
+        self.pg_ctl(action, *args)
 
     def replica_api_url(self) -> str:
         return connection.replica_url(self.api_url, "127.0.0.1", self.standby.port)
@@ -98,79 +69,18 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair(settings: Settings, data_dir: Path) -> Iterator[Pair]:
-    folder = Path(tempfile.mkdtemp(prefix="kmzb-replica-"))
-    folder.chmod(0o755)
-    (folder / "run").mkdir()
-    for path in (folder, folder / "run"):
-        _owned(path)
-    secret = secrets.token_urlsafe(18)
-    password_file = folder / "password"
-    password_file.write_text(secret + "\n")
-    _owned(password_file)
-    port = free_port()
-    bindir = cluster.find_pg_bindir()
-    subprocess.run(
-        cluster._as_cluster_owner()
-        + [
-            str(bindir / "initdb"),
-            "-D",
-            str(folder / "data"),
-            "-U",
-            cluster.SUPERUSER,
-            f"--pwfile={password_file}",
-            "--auth-host=scram-sha-256",
-            "--auth-local=scram-sha-256",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    with (folder / "data" / "postgresql.conf").open("a") as conf:
-        conf.write(
-            f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
-            f"unix_socket_directories = '{folder / 'run'}'\n"
-            "max_connections = 100\ntimezone = 'Europe/Warsaw'\n"
-            "fsync = off\nfull_page_writes = off\n" + cluster.REPLICATION_SETTINGS
-            # the embedded cluster's replication settings (kmzb.db.cluster)
-        )
-    url = f"postgresql://{cluster.SUPERUSER}:{quote(secret, safe='')}@127.0.0.1:{port}/{DB_NAME}"
-    standby = replica.Standby(SLOT, folder / "replica", free_port())
-    own = Pair(folder, port, url, "", standby)
-    log = folder / "postgresql.log"
-    log.touch()
-    _owned(log)
-    own.primary("start", "-w")
-    try:
-        own_settings = dataclasses.replace(
-            settings, database_url=url, api_database_url=None, wms_database_url=None
-        )
-        connection.ensure_database(own_settings, DB_NAME)
-        api_secret = secrets.token_urlsafe(18)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("ALTER ROLE kmzb_api LOGIN PASSWORD {}").format(sql.Literal(api_secret))
-            )
-            conn.execute(
-                sql.SQL("ALTER ROLE kmzb_wms LOGIN PASSWORD {}").format(sql.Literal(api_secret))
-            )
-        own.api_url = (
-            f"postgresql://kmzb_api:{quote(api_secret, safe='')}@127.0.0.1:{port}/{DB_NAME}"
-        )
-        migrations.apply_all(url)
-        load_all(url, data_dir, lambda _message: None)
-        replica.create(standby, url)  # what `kmzb db replica up` does to the embedded one
+    # the embedded cluster's replication settings (kmzb.db.cluster)
+    with throwaway_cluster.own_cluster(
+        settings, data_dir, DB_NAME, "kmzb-replica-", cluster.REPLICATION_SETTINGS
+    ) as own:
+        standby = replica.Standby(SLOT, own.folder / "replica", free_port())
+        pair = Pair(own.folder, own.port, own.url, own.api_url, standby)
+        replica.create(standby, own.url)  # what `kmzb db replica up` does to the embedded one
         replica.start(standby)
-        yield own
-    finally:
         try:
-            replica.stop(standby, "immediate")
+            yield pair
         finally:
-            try:
-                own.primary("stop", "-m", "immediate", "-w")
-            except subprocess.CalledProcessError:
-                pass  # already stopped by a failed test
-            shutil.rmtree(folder, ignore_errors=True)
+            replica.stop(standby, "immediate")
 
 
 def app_environment(pair: Pair, port: int) -> dict[str, str]:
