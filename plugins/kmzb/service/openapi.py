@@ -725,7 +725,8 @@ OPEN311_LANGUAGE = {
 }
 JURISDICTION_ID = {
     "type": "string",
-    "pattern": r"^(kmzb\.policja\.gov\.pl|[A-Z]{2,4}(-[0-9A-Z]{1,8})*)$",
+    # kmzb.policja.gov.pl or a unit's code of kmzb.police_units (anything else: a 400)
+    "maxLength": 64,
     "example": "kmzb.policja.gov.pl",
 }
 OPEN311_JURISDICTION = _query(
