@@ -19,7 +19,6 @@ import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -34,7 +33,7 @@ import pytest
 import requests
 
 import throwaway_cluster
-from kmzb.settings import PROJECT_ROOT, Settings
+from kmzb.settings import Settings
 from throwaway_cluster import OwnCluster, free_port
 
 SUBMISSIONS = 320
@@ -99,36 +98,8 @@ def app(own_cluster: OwnCluster) -> Iterator[App]:
             "PYTHONUNBUFFERED": "1",
         }
     )
-    log = own_cluster.folder / "app.log"
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "3", "--timeout", "30"]
-            + ["kmzb.app:app"],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if requests.get(f"{base}/", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "the app did not answer within 60 s"
-            time.sleep(0.3)
-        yield App(base, process, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with throwaway_cluster.gunicorn_app(own_cluster.folder, env, port, workers=3) as process:
+        yield App(f"http://127.0.0.1:{port}", process, own_cluster.folder / "app.log")
 
 
 KRAKOW = {"lon": 19.9383, "lat": 50.0614}

@@ -33,7 +33,7 @@ from helpers import new_address, review
 from kmzb import qgis_launcher
 from kmzb.db import cluster, connection, replica
 from kmzb.qgis_launcher import write_service_file
-from kmzb.settings import PROJECT_ROOT, Settings
+from kmzb.settings import Settings
 from test_wms import decode_png
 from throwaway_cluster import OwnCluster, free_port
 
@@ -103,36 +103,9 @@ def app_environment(pair: Pair, port: int) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def app(pair: Pair) -> Iterator[str]:
     port = free_port()
-    log = pair.folder / "app.log"
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "30"]
-            + ["kmzb.app:app"],
-            env=app_environment(pair, port),
-            cwd=PROJECT_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if requests.get(f"{base}/", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "the app did not answer within 60 s"
-            time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    env = app_environment(pair, port)
+    with throwaway_cluster.gunicorn_app(pair.folder, env, port, workers=2):
+        yield f"http://127.0.0.1:{port}"
 
 
 def submit(app: str, description: str) -> requests.Response:

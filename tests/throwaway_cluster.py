@@ -11,7 +11,9 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,11 +21,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+import requests
 from psycopg import sql
 
 from kmzb.db import cluster, connection, migrations
 from kmzb.loaders.all import load_all
-from kmzb.settings import Settings
+from kmzb.settings import PROJECT_ROOT, Settings
 
 
 def free_port() -> int:
@@ -138,3 +141,41 @@ def own_cluster(
             pass  # already stopped by a failed test
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def gunicorn_app(
+    folder: Path, env: dict[str, str], port: int, workers: int
+) -> Iterator[subprocess.Popen]:
+    """The app under gunicorn on `port` with `env`, its output in folder/app.log; waits
+    (60 s at most) until it answers, and stops it after."""
+    log = folder / "app.log"
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command + ["--timeout", "30", "kmzb.app:app"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if requests.get(f"{base}/", timeout=10).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "the app did not answer within 60 s"
+            time.sleep(0.3)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
