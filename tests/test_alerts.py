@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -326,3 +327,77 @@ def test_the_status_command_counts_what_waits(api: str, db_url: str, server: Any
         ).fetchone()
     assert done.stdout.startswith(f"pending: {pending} ")
     assert done.stdout.rstrip().endswith(f"sent: {sent}") or pending != 0
+
+
+def notified_ids(listener: psycopg.Connection, seconds: float) -> list[str]:
+    """The payloads of the notifications on `kmzb_alerts` arriving within `seconds`."""
+    return [note.payload for note in listener.notifies(timeout=seconds)]
+
+
+def test_a_submission_notifies_no_one_and_a_review_wakes_the_publisher(
+    api: str, db_url: str, alerts_publisher: Any, mqtt_broker: Any
+) -> None:
+    """A submission queues its event without pg_notify (a notifying commit holds a
+    database-wide lock through its WAL flush: submissions would commit one at a time);
+    the publisher's poll still sends it within a second. A review notifies, on commit."""
+    krakow = Subscriber(mqtt_broker.port, "kmzb/threats/12/1261/#")
+    try:
+        with psycopg.connect(db_url, autocommit=True) as listener:
+            listener.execute(f"LISTEN {alerts.NOTIFY_CHANNEL}")
+            ref = submit(api, KRAKOW, "vandalism")
+            submitted = time.monotonic()
+            published = krakow.wait_for(ref, "pl.kmzb.threat.published")
+            assert time.monotonic() - submitted < 1.0  # polled every 25 ms
+            assert published["id"] not in notified_ids(listener, 0.5)
+            assert review(api, "KMP-1261", ref, "verification", 1).status_code == 200
+            changed = krakow.wait_for(ref, "pl.kmzb.threat.status-changed", "verification")
+            assert changed["id"] in notified_ids(listener, 0.5)
+    finally:
+        krakow.close()
+
+
+def unsent_or_odd(db_url: str, refs: list[str]) -> tuple[int, int]:
+    """How many of these reports' rows are unsent, and how many were marked sent before
+    they were queued or after more than one attempt."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            """SELECT count(*) FILTER (WHERE sent_at IS NULL),
+                      count(*) FILTER (WHERE sent_at < created_at OR attempts <> 1)
+               FROM kmzb.alert_outbox WHERE event ->> 'subject' = ANY(%s)""",
+            (refs,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def test_many_submissions_at_once_each_arrive_once_in_order_and_are_marked_sent(
+    api: str, db_url: str, alerts_publisher: Any, mqtt_broker: Any
+) -> None:
+    """The publisher sends a batch per poll, every message in flight at once, and marks
+    the batch sent in one UPDATE: nothing is lost or told twice, one writer's events
+    arrive in the order they were queued, and every row is marked sent after its PUBACK."""
+    everything = Subscriber(mqtt_broker.port, "kmzb/threats/12/1261/#")
+    try:
+        # one writer after another: queued, and so sent, in this order
+        in_order = [submit(api, KRAKOW, "vandalism") for _ in range(20)]
+        # eight writers at once: their commits interleave
+        with ThreadPoolExecutor(8) as pool:
+            at_once = list(pool.map(lambda _n: submit(api, KRAKOW, "vandalism"), range(40)))
+        for ref in in_order + at_once:
+            everything.wait_for(ref, "pl.kmzb.threat.published")
+        time.sleep(0.5)  # a message told twice would be here by now
+        everything.subjects()
+        published = [
+            event["subject"]
+            for _, event in everything.seen
+            if event["type"] == "pl.kmzb.threat.published"
+            and event["subject"] in set(in_order + at_once)
+        ]
+        assert sorted(published) == sorted(in_order + at_once)  # each exactly once
+        assert [ref for ref in published if ref in in_order] == in_order
+        deadline = time.monotonic() + WAIT  # the UPDATE follows the PUBACKs
+        while (state := unsent_or_odd(db_url, in_order + at_once)) != (0, 0):
+            assert time.monotonic() < deadline, f"unsent, or sent oddly: {state}"
+            time.sleep(0.1)
+    finally:
+        everything.close()

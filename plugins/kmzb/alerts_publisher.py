@@ -1,11 +1,14 @@
 """The alerts publisher (issue 14): the outbox (kmzb.alert_outbox) to the MQTT broker.
 
-On start it sends every unsent row in order; then it LISTENs on `kmzb_alerts`
-(each write's pg_notify, delivered on commit) and sends each new row at once:
-paho-mqtt 2.x, MQTT v5, QoS 1, retain false, as `kmzb-publisher`, marking
-`sent_at` only after the broker's PUBACK. While the broker is down the rows
-wait and the sending is retried with backoff (1 s doubling to 30 s); the API's
-writes never wait for it (they only insert the row). Every SWEEP_SECONDS it
+On start it sends every unsent row in order; then it looks for unsent rows every
+POLL_SECONDS (25 ms; a submission queues its row without a notification, see
+migration 050), and at once when a review's pg_notify on `kmzb_alerts` arrives
+(delivered on commit). What it finds goes out as one batch: paho-mqtt 2.x, MQTT
+v5, QoS 1, retain false, as `kmzb-publisher`, every message of the batch in
+flight at once, and `sent_at` marked in one UPDATE only for the rows whose PUBACK
+came back. While the broker is down the rows wait and the sending is retried
+with backoff (1 s doubling to 30 s); the API's writes never wait for it (they
+only insert the row). Every SWEEP_SECONDS it
 also queues what changed with no write (kmzb.sync_public_alerts: visibility
 windows ending). `kmzb run` runs it as a thread; production runs
 `kmzb alerts publish`.
@@ -13,7 +16,6 @@ windows ending). `kmzb run` runs it as a thread; production runs
 
 from __future__ import annotations
 
-import json
 import secrets
 import ssl
 import threading
@@ -32,7 +34,11 @@ from kmzb.settings import MQTT_PUBLISHER_USER, Settings
 
 PUBACK_SECONDS = 10.0
 SWEEP_SECONDS = 60.0
-IDLE_SECONDS = 5.0  # a missed notification is picked up within this
+IDLE_SECONDS = 5.0  # the longest wait for the broker before the outbox is tried again
+# Submissions notify nobody (migration 050): the outbox is polled this often, and
+# what is unsent then goes out in one batch of up to BATCH rows.
+POLL_SECONDS = 0.025
+BATCH = 500
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 
 Echo = Callable[[str], None]
@@ -88,39 +94,51 @@ class Publisher:
     ) -> None:
         self.connected.clear()
 
-    def _send(self, conn: psycopg.Connection, row: alerts.Pending) -> bool:
-        """Publish one row, QoS 1; mark it sent after the PUBACK. False: not sent."""
+    def _send(self, conn: psycopg.Connection, rows: list[alerts.Pending]) -> bool:
+        """Publish the rows in order, QoS 1, all in flight at once; then mark the
+        acknowledged ones sent in one UPDATE (after their PUBACK, never before).
+        False: some were not sent (they stay unsent, to be sent again). `conn` is
+        in autocommit."""
         if not self.connected.is_set():
             return False
-        info = self.client.publish(row.topic, json.dumps(row.event), qos=1, retain=False)
-        try:
-            info.wait_for_publish(PUBACK_SECONDS)
-        except (RuntimeError, ValueError) as exc:  # not connected; the queue is full
-            alerts.mark_failed(conn, row.id, str(exc))
-            conn.commit()
-            return False
-        if not info.is_published():
-            alerts.mark_failed(conn, row.id, "no PUBACK in time")
-            conn.commit()
-            return False
-        alerts.mark_sent(conn, row.id)
-        conn.commit()
-        self.sent += 1
-        return True
+        sent: list[str] = []
+        failed: dict[str, list[str]] = {}
+        flight = [
+            (row, self.client.publish(row.topic, row.payload, qos=1, retain=False)) for row in rows
+        ]
+        deadline = time.monotonic() + PUBACK_SECONDS
+        for row, info in flight:
+            try:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            except (RuntimeError, ValueError) as exc:  # not connected; the queue is full
+                failed.setdefault(str(exc), []).append(row.id)
+                continue
+            if info.is_published():
+                sent.append(row.id)
+            else:
+                failed.setdefault("no PUBACK in time", []).append(row.id)
+        if sent:
+            alerts.mark_sent(conn, sent)
+        for error, ids in failed.items():
+            alerts.mark_failed(conn, ids, error)
+        self.sent += len(sent)
+        return not failed
 
     def drain(self, conn: psycopg.Connection) -> bool:
-        """Send every unsent row in order; False when the broker stopped it."""
+        """Send the unsent rows in order, a batch at a time, until a batch is not
+        full; False when the broker stopped it."""
         while True:
-            rows = alerts.pending(conn)
-            conn.commit()
+            rows = alerts.pending(conn, BATCH)
             if not rows:
                 return True
-            for row in rows:
-                if not self._send(conn, row):
-                    return False
+            if not self._send(conn, rows):
+                return False
+            if len(rows) < BATCH:
+                return True
 
     def run(self, stop: threading.Event) -> None:
-        """Until `stop` is set: drain, then send on each notification; sweep now and then."""
+        """Until `stop` is set: drain every POLL_SECONDS, or at once when a review's
+        notification comes; sweep now and then."""
         self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
         backoff = BACKOFF_FIRST
@@ -128,8 +146,12 @@ class Publisher:
         try:
             with (
                 psycopg.connect(self.db_url, autocommit=True) as listener,
-                psycopg.connect(self.db_url) as conn,
+                psycopg.connect(self.db_url, autocommit=True) as conn,
             ):
+                # each statement its own transaction: a poll is one round trip. A
+                # sent_at lost in a crash re-sends its row (QoS 1 is at least once
+                # already); waiting for its flush would only slow the submissions'
+                conn.execute("SET synchronous_commit = off")
                 listener.execute(f"LISTEN {alerts.NOTIFY_CHANNEL}")
                 while not stop.is_set():
                     if time.monotonic() >= next_sweep:
@@ -141,8 +163,8 @@ class Publisher:
                     self.connected.wait(timeout=min(backoff, IDLE_SECONDS))
                     if self.drain(conn):
                         backoff = BACKOFF_FIRST
-                        # wake on the next commit's notification (or a timeout: sweep, retry)
-                        for _note in listener.notifies(timeout=IDLE_SECONDS, stop_after=1):
+                        # the next poll, or at once on a review's notification
+                        for _note in listener.notifies(timeout=POLL_SECONDS, stop_after=1):
                             pass
                     else:
                         if stop.wait(backoff):

@@ -1,16 +1,23 @@
 """Alerts (issue 14): the outbox of what the public may see, for the MQTT publisher.
 
 A write that changes a report's public row calls `sync` in its own transaction:
-kmzb.sync_public_alert (migration 044) compares the row with what was announced
-last and queues one CloudEvents 1.0 event (published, status-changed,
-withdrawn) in kmzb.alert_outbox, with pg_notify('kmzb_alerts', id), delivered
-on commit only. Nothing is queued for a report the public may not see. The
-periodic `sweep` catches what changes with no write (a visibility window
-ending). kmzb.alerts_publisher sends the rows; nothing here talks to MQTT.
+kmzb.sync_public_alert (migrations 044, 050) compares the row with what was
+announced last and queues one CloudEvents 1.0 event (published, status-changed,
+withdrawn) in kmzb.alert_outbox. Nothing is queued for a report the public may
+not see. The periodic `sweep` catches what changes with no write (a visibility
+window ending). kmzb.alerts_publisher sends the rows, found by a short poll of
+the outbox; nothing here talks to MQTT.
+
+Only `sync` (a review: rare, and a person waits for its message) also wakes the
+publisher with pg_notify('kmzb_alerts'), delivered on commit. A submission
+(kmzb.submit_report) does not: a notifying transaction holds a database-wide
+lock from its commit's start to its WAL flush's end, which serialised every
+submission's commit behind the previous one's fsync (migration 050).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,12 +35,17 @@ EVENT_TYPES = (
 
 @dataclass(frozen=True)
 class Pending:
-    """An outbox row not yet acknowledged by the broker."""
+    """An outbox row not yet acknowledged by the broker; `payload` is the event as
+    PostgreSQL writes the jsonb (UTF-8 JSON, sent as it is: no parse and dump)."""
 
     id: str
     topic: str
-    event: dict[str, Any]
+    payload: bytes
     attempts: int
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return dict(json.loads(self.payload))
 
 
 @dataclass(frozen=True)
@@ -46,9 +58,13 @@ class OutboxStatus:
 def sync(conn: psycopg.Connection, report_id: int, public_url: str) -> str | None:
     """Queue the alert of report `report_id`'s public change, in the caller's transaction.
 
-    Returns the outbox row's id, or None when the public sees no change."""
+    Returns the outbox row's id, or None when the public sees no change. A queued
+    event wakes the publisher on commit (a review's message is sent at once)."""
     row = conn.execute(
-        "SELECT kmzb.sync_public_alert(%s, %s)::text", (report_id, public_url)
+        """SELECT q.id::text, CASE WHEN q.id IS NOT NULL
+                                   THEN pg_notify(%s, q.id::text) END
+           FROM (SELECT kmzb.sync_public_alert(%s, %s) AS id OFFSET 0) q""",
+        (NOTIFY_CHANNEL, report_id, public_url),
     ).fetchone()
     return str(row[0]) if row and row[0] is not None else None
 
@@ -80,39 +96,30 @@ def statistics_updated(conn: psycopg.Connection, year: int, public_url: str) -> 
 
 
 def pending(conn: psycopg.Connection, limit: int = 500) -> list[Pending]:
-    """The unsent rows, oldest first (the order they were committed in)."""
+    """The unsent rows, oldest first (the order they were queued in), up to `limit`."""
     rows = conn.execute(
-        """SELECT id::text, topic, event, attempts FROM kmzb.alert_outbox
+        """SELECT id::text, topic, event::text, attempts FROM kmzb.alert_outbox
            WHERE sent_at IS NULL ORDER BY seq LIMIT %s""",
         (limit,),
     ).fetchall()
-    return [Pending(str(r[0]), str(r[1]), dict(r[2]), int(r[3])) for r in rows]
+    return [Pending(str(r[0]), str(r[1]), str(r[2]).encode(), int(r[3])) for r in rows]
 
 
-def pending_by_id(conn: psycopg.Connection, ids: list[str]) -> list[Pending]:
-    """These unsent rows (the ids a notification named), in order."""
-    rows = conn.execute(
-        """SELECT id::text, topic, event, attempts FROM kmzb.alert_outbox
-           WHERE sent_at IS NULL AND id = ANY(%s::uuid[]) ORDER BY seq""",
-        (ids,),
-    ).fetchall()
-    return [Pending(str(r[0]), str(r[1]), dict(r[2]), int(r[3])) for r in rows]
-
-
-def mark_sent(conn: psycopg.Connection, outbox_id: str) -> None:
+def mark_sent(conn: psycopg.Connection, outbox_ids: list[str]) -> None:
+    """These rows were acknowledged by the broker (PUBACK): one statement for a batch."""
     conn.execute(
         """UPDATE kmzb.alert_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1,
                   last_error = NULL
-           WHERE id = %s AND sent_at IS NULL""",
-        (outbox_id,),
+           WHERE id = ANY(%s::uuid[]) AND sent_at IS NULL""",
+        (outbox_ids,),
     )
 
 
-def mark_failed(conn: psycopg.Connection, outbox_id: str, error: str) -> None:
+def mark_failed(conn: psycopg.Connection, outbox_ids: list[str], error: str) -> None:
     conn.execute(
         """UPDATE kmzb.alert_outbox SET attempts = attempts + 1, last_error = left(%s, 500)
-           WHERE id = %s AND sent_at IS NULL""",
-        (error, outbox_id),
+           WHERE id = ANY(%s::uuid[]) AND sent_at IS NULL""",
+        (error, outbox_ids),
     )
 
 
