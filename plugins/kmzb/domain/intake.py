@@ -42,26 +42,18 @@ def _point_sql(sub: Submission) -> tuple[str, dict[str, float | None]]:
     return POINT_FROM_CRS84, {"a": sub.lon, "b": sub.lat}
 
 
-def _check_against_database(conn: psycopg.Connection, sub: Submission) -> list[FieldError]:
-    """The category and the point, in one round trip (both fragments are fixed SQL)."""
+def _asks_point(sub: Submission) -> bool:
+    """Whether the database is asked about the point: far from Poland, the transform to
+    EPSG:2180 fails inside PostGIS (PROJ refuses points outside the projection's
+    domain); such a point is outside, and no query."""
+    return sub.x is not None or (sub.lon is not None and in_envelope_of_poland(sub.lon, sub.lat))
+
+
+def _errors_of(
+    sub: Submission, known: bool, description_required: bool, inside: bool
+) -> list[FieldError]:
+    """The problems the database's answers name, in the order an answer lists them."""
     errors: list[FieldError] = []
-    check_point = sub.lon is not None or sub.x is not None
-    # far from Poland, the transform to EPSG:2180 fails inside PostGIS (PROJ refuses
-    # points outside the projection's domain): such a point is outside, and no query
-    ask_point = check_point and (sub.x is not None or in_envelope_of_poland(sub.lon, sub.lat))
-    if sub.category is None and not ask_point:
-        return errors if not check_point else [OUTSIDE_POLAND]
-    point, params = _point_sql(sub)
-    row = one(
-        conn.execute(
-            "SELECT c.code IS NOT NULL, c.description_required, "
-            + ("kmzb.is_inside_poland(" + point + ")" if ask_point else "false")
-            + " FROM (SELECT 1) one LEFT JOIN kmzb.threat_categories c"
-            " ON c.code = %(category)s",
-            {**params, "category": sub.category},
-        ).fetchone()
-    )
-    known, description_required, inside = row
     if sub.category is not None:
         if not known:
             errors.append(
@@ -79,9 +71,29 @@ def _check_against_database(conn: psycopg.Connection, sub: Submission) -> list[F
                     "This category requires a description.",
                 )
             )
-    if check_point and not inside:
+    if (sub.lon is not None or sub.x is not None) and not inside:
         errors.append(OUTSIDE_POLAND)
     return errors
+
+
+def _check_against_database(conn: psycopg.Connection, sub: Submission) -> list[FieldError]:
+    """The category and the point, in one round trip (both fragments are fixed SQL)."""
+    check_point = sub.lon is not None or sub.x is not None
+    ask_point = _asks_point(sub)
+    if sub.category is None and not ask_point:
+        return [] if not check_point else [OUTSIDE_POLAND]
+    point, params = _point_sql(sub)
+    row = one(
+        conn.execute(
+            "SELECT c.code IS NOT NULL, c.description_required, "
+            + ("kmzb.is_inside_poland(" + point + ")" if ask_point else "false")
+            + " FROM (SELECT 1) one LEFT JOIN kmzb.threat_categories c"
+            " ON c.code = %(category)s",
+            {**params, "category": sub.category},
+        ).fetchone()
+    )
+    known, description_required, inside = row
+    return _errors_of(sub, bool(known), bool(description_required), bool(inside))
 
 
 OUTSIDE_POLAND = FieldError(
@@ -98,13 +110,19 @@ def parse_and_check(conn: psycopg.Connection, inputs: Any) -> tuple[Submission, 
     return sub, errors + _check_against_database(conn, sub)
 
 
-def _check_source(caller: Caller, source: str) -> None:
+def _source_allowed(caller: Caller, source: str) -> tuple[str, ...] | None:
+    """None when the caller may submit as `source`, else the roles that may."""
     allowed = {
         "citizen": None,
         "partner": ("partner", "admin"),
         "police": ("officer", "coordinator", "admin"),
     }[source]
-    if allowed is not None and caller.role not in allowed:
+    return None if allowed is None or caller.role in allowed else allowed
+
+
+def _check_source(caller: Caller, source: str) -> None:
+    allowed = _source_allowed(caller, source)
+    if allowed is not None:
         raise forbidden(
             f"Only a token with the role {' or '.join(allowed)} may submit as {source}.",
             f"Tylko token z rolą {' lub '.join(allowed)} może zgłaszać jako {source}.",
@@ -124,9 +142,9 @@ def daily_limit_used_up(settings: Settings) -> DomainError:
     )
 
 
-# The write of a submission in one round trip (sql/047_submit_function.sql): the daily
-# limit under the reporter's advisory lock, the routed report, its history, attachments,
-# the burst guard and the alert; with the names the answer carries.
+# A submission in one statement (sql/051_submit_fast.sql): the checks, the daily limit
+# under the reporter's advisory lock, the routed report, its history, attachments, the
+# burst guard and the alert; with the problems found or the names the answer carries.
 SUBMIT_REPORT = """
 SELECT * FROM kmzb.submit_report(
     %(ref)s, %(category)s, {point}, %(event_date)s, %(time_of_day)s, %(description)s,
@@ -174,11 +192,15 @@ def submit(
         if answered is not None:
             conn.commit()
             return dict(answered)
-    sub, errors = parse_and_check(conn, inputs)
-    if errors:
-        conn.rollback()
-        raise invalid(errors)
-    _check_source(caller, sub.source)
+    sub, errors = parse_submission(inputs, vocabulary.load(conn))
+    if errors or not _asks_point(sub) or _source_allowed(caller, sub.source) is not None:
+        # refused: every problem the checks find first (one answer names them all),
+        # then the caller's right to the source
+        errors += _check_against_database(conn, sub)
+        if errors:
+            conn.rollback()
+            raise invalid(errors)
+        _check_source(caller, sub.source)
     point, point_params = _point_sql(sub)
     hashed = None
     if sub.source == "citizen" and caller.anonymous:
@@ -208,16 +230,19 @@ def submit(
         **point_params,
     }
     sql = SUBMIT_REPORT.replace("{point}", point)
-    for _attempt in range(3):
-        row = one(conn.execute(sql, {**params, "ref": new_reference()}).fetchone())
-        if row[0] != "ref_taken":  # a reference drawn twice: draw again
-            break
-    else:
-        raise RuntimeError("could not draw a unique reference")
+    # Without a key, on an idle connection: one autocommitted statement (its implicit
+    # transaction commits before the answer is read), no BEGIN and COMMIT round trips.
+    # A caller's open transaction (Open311 asked its own checks) or a key's claim is
+    # committed here after the statement.
+    alone = claim is None and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    row = _run(conn, sql, params, alone)
+    if row[0] == "invalid":
+        conn.rollback()
+        raise invalid(_errors_of(sub, *_answers_of(row[1])))
     if row[0] == "limited":
         conn.rollback()
         raise daily_limit_used_up(settings)
-    _, _report_id, ref, status, unit, gmina, created, status_pl, status_en, unit_name = row
+    _, _problems, _id, ref, status, unit, gmina, created, status_pl, status_en, unit_name = row
     names = (status_pl, status_en, unit_name)
     answer = {
         "reference": ref,
@@ -233,5 +258,35 @@ def submit(
     }
     if claim is not None:
         idempotency.record(conn, claim, answer)
-    conn.commit()
+    if not alone:
+        conn.commit()
     return answer
+
+
+def _answers_of(problems: list[str]) -> tuple[bool, bool, bool]:
+    """kmzb.submit_report's problems as the checks' answers: (category known,
+    description required and missing, point inside Poland)."""
+    return (
+        "category_unknown" not in problems,
+        "description_required" in problems,
+        "outside_poland" not in problems,
+    )
+
+
+def _run(conn: psycopg.Connection, sql: str, params: dict[str, Any], alone: bool) -> Any:
+    """kmzb.submit_report's row, a new reference drawn while the one drawn is taken;
+    `alone`: each call its own autocommitted statement."""
+    lent_as = conn.autocommit
+    if alone:
+        conn.autocommit = True
+    try:
+        for _attempt in range(3):
+            row = one(conn.execute(sql, {**params, "ref": new_reference()}).fetchone())
+            if row[0] != "ref_taken":  # a reference drawn twice: draw again
+                return row
+    finally:
+        # given back as lent; a broken connection (its error raised) is the pool's to drop
+        idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if alone and idle:
+            conn.autocommit = lent_as
+    raise RuntimeError("could not draw a unique reference")
