@@ -228,6 +228,7 @@ AS $fn$
 DECLARE
     found_problems text[] := '{}';
     needs_description boolean;
+    bursting boolean := false;
     new_id bigint;
     new_ref text;
     new_status text;
@@ -265,13 +266,27 @@ BEGIN
         END IF;
     END IF;
 
+    -- the flood guard (kmzb.domain.bursts), citizen reports only, off at threshold 0: a
+    -- report that makes a burst is stored held, one version of its row (held by
+    -- kmzb.hold_burst after the insert, it was written twice, every index again, as its
+    -- public_until changes). The count is kmzb.hold_burst's, less the report itself.
+    IF p_source = 'citizen' AND p_burst_threshold > 0 THEN
+        SELECT count(*) >= p_burst_threshold - 1 INTO bursting
+        FROM (SELECT 1 FROM kmzb.reports o
+              WHERE ST_DWithin(o.geom, p_geom, p_burst_radius_m)
+                AND o.created_at > now() - p_burst_window
+                AND o.status = (SELECT s.code FROM kmzb.statuses s WHERE s.is_initial)
+                AND o.source = 'citizen'
+              LIMIT greatest(p_burst_threshold - 1, 0)) b;
+    END IF;
+
     INSERT INTO kmzb.reports AS r (public_ref, category, geom, event_date, time_of_day,
                                    description, status, police_unit, gmina_teryt, source,
-                                   reporter_hash, address_string, media_url)
+                                   reporter_hash, address_string, media_url, held_at)
     SELECT p_ref, p_category, p_geom, p_event_date, p_time_of_day, p_description,
            (SELECT s.code FROM kmzb.statuses s WHERE s.is_initial),
            kmzb.police_unit_at(p_geom), kmzb.gmina_at(p_geom), p_source, p_reporter_hash,
-           p_address_string, p_media_url
+           p_address_string, p_media_url, CASE WHEN bursting THEN now() END
     ON CONFLICT ON CONSTRAINT reports_public_ref_key DO NOTHING
     RETURNING r.id, r.public_ref, r.status, r.police_unit, r.gmina_teryt, r.created_at
     INTO new_id, new_ref, new_status, new_unit, new_gmina, new_created;
@@ -296,8 +311,9 @@ BEGIN
         ORDER BY a.n;
     END IF;
 
-    -- the flood guard (kmzb.domain.bursts), as in migration 047: the reports this hold
-    -- took from the public view (held_at is this transaction's time) are withdrawn here
+    -- the rest of the burst (kmzb.hold_burst counts again, the report in, and holds
+    -- the others not held yet), as in migration 047: the reports this hold took from the
+    -- public view (held_at is this transaction's time) are withdrawn here
     IF p_source = 'citizen' AND p_burst_threshold > 0 THEN
         IF kmzb.hold_burst(new_id, p_burst_radius_m, p_burst_window, p_burst_threshold) > 0 THEN
             PERFORM kmzb.sync_public_alert(o.id, p_public_url)
@@ -322,6 +338,12 @@ $fn$;
 REVOKE ALL ON FUNCTION kmzb.submit_report(text, text, geometry, date, text, text, text, text,
     integer, text, text, text, text, text, text[], text[], text[], bytea[], double precision,
     interval, integer, text) FROM PUBLIC;
+SELECT kmzb.grant_service_privilege('kmzb_api', 'INSERT', 'kmzb.reports',
+    'submit (kmzb.domain.intake.submit, the Open311 facade); the hash is written once, never '
+    'read; held_at: a report that makes a burst is stored held (kmzb.submit_report)',
+    ARRAY['public_ref', 'category', 'geom', 'event_date', 'time_of_day', 'description',
+          'status', 'police_unit', 'gmina_teryt', 'source', 'reporter_hash',
+          'address_string', 'media_url', 'held_at']);
 SELECT kmzb.grant_service_privilege('kmzb_api', 'EXECUTE',
     'kmzb.submit_report(text, text, geometry, date, text, text, text, text, integer, text, '
     'text, text, text, text, text[], text[], text[], bytea[], double precision, interval, '

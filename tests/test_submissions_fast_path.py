@@ -5,7 +5,9 @@ times at once."""
 
 from __future__ import annotations
 
+import random
 import threading
+from dataclasses import replace
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -285,3 +287,31 @@ def test_a_submission_is_one_statement_committed_before_the_answer(
             "SELECT description FROM kmzb.reports WHERE public_ref = %s", (answer["reference"],)
         ).fetchone()
     assert row == (description,)
+
+
+def test_a_report_that_makes_a_burst_is_stored_held_with_the_rest_of_it(
+    settings: Settings, db_url: str
+) -> None:
+    two = replace(settings, burst_threshold=2)
+    # a place of its own: no other test's report within the radius
+    lon, lat = 22.40 + random.random() * 0.1, 49.20 + random.random() * 0.05
+    refs = []
+    for n in range(2):
+        with _api_conn(two, db_url) as conn:
+            answer = intake.submit(
+                conn,
+                two,
+                Caller(address=new_address()),
+                {"lon": lon, "lat": lat, "category": "vandalism", "description": f"burst {n}"},
+            )
+        refs.append(answer["reference"])
+        with psycopg.connect(db_url) as conn:
+            held = conn.execute(
+                "SELECT public_ref, held_at IS NOT NULL, public_until = '-infinity'"
+                " FROM kmzb.reports WHERE public_ref = ANY(%s) ORDER BY id",
+                (refs,),
+            ).fetchall()
+        if n == 0:
+            assert held == [(refs[0], False, False)]
+        else:  # the second makes the burst: stored held, the first held with it
+            assert held == [(refs[0], True, True), (refs[1], True, True)]

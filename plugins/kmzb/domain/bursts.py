@@ -8,8 +8,10 @@ whole burst is held: stored, readable by reference, in the unit's queue flagged
 `burst`, but on no public map, tile, grid or area summary until the police
 review it (any status change releases it). The rule is SQL (kmzb.hold_burst,
 migration 033); the thresholds are settings. KMZB_BURST_THRESHOLD=0 turns the
-guard off. A submission applies it in its own write (kmzb.submit_report, migration
-047), which withdraws the public alerts of the reports it held.
+guard off. A submission applies it in its own write (kmzb.submit_report, migrations
+047 and 051): a report that makes a burst is stored held, the others of the burst are
+held with it, and their public alerts are withdrawn. The count reads only the window's
+reports (a GiST index on geom and created_at, migration 051).
 """
 
 from __future__ import annotations
