@@ -12,6 +12,9 @@ round submits a report in Kraków (not timed) and a coordinator reviews it
 review is committed by then) and stops when a subscriber receives that report's
 `pl.kmzb.threat.status-changed`. Prints p50, p95, p99 and max over every delivery
 and over the first delivery of each review, and the same from the request's start.
+A review wakes the publisher (pg_notify); a submission does not (migration 050):
+its `pl.kmzb.threat.published` waits for the publisher's next poll of the outbox
+(every 25 ms), and is measured too, from the submission's answer.
 Drops its database at the end.
 """
 
@@ -127,6 +130,7 @@ def main() -> None:
             time.sleep(0.5)
 
         arrivals: dict[str, list[float]] = {}
+        published: dict[str, list[float]] = {}
         lock = threading.Lock()
 
         def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
@@ -135,6 +139,9 @@ def main() -> None:
             if event["type"] == "pl.kmzb.threat.status-changed":
                 with lock:
                     arrivals.setdefault(event["subject"], []).append(now)
+            elif event["type"] == "pl.kmzb.threat.published":
+                with lock:
+                    published.setdefault(event["subject"], []).append(now)
 
         for n in range(args.subscribers):
             client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
@@ -150,6 +157,7 @@ def main() -> None:
         first_from_answer: list[float] = []
         from_request: list[float] = []
         before_answer = 0  # delivered before the HTTP answer reached the client (counted as 0)
+        submitted_at: dict[str, float] = {}
         for n in range(args.reviews):
             submitted = session.post(
                 f"{base}/processes/submit-threat/execution",
@@ -159,7 +167,7 @@ def main() -> None:
             )
             submitted.raise_for_status()
             ref = submitted.json()["reference"]
-            started = time.perf_counter()
+            submitted_at[ref] = started = time.perf_counter()
             answer = session.post(
                 f"{base}/processes/review-threat/execution",
                 json={"inputs": {"reference": ref, "status": "verification", "version": 1}},
@@ -181,6 +189,11 @@ def main() -> None:
             from_answer += [max(0.0, t - answered) for t in got]
             first_from_answer.append(max(0.0, min(got) - answered))
             from_request += [t - started for t in got]
+        time.sleep(1)
+        with lock:
+            first_published = [
+                max(0.0, min(published[ref]) - at) for ref, at in submitted_at.items()
+            ]
         print(
             f"{args.reviews} reviews, {args.subscribers} subscribers on {len(TOPICS)} "
             "wildcard topics, QoS 1, loopback, 2 gunicorn workers, 1 publisher"
@@ -190,6 +203,7 @@ def main() -> None:
         print(line("review answer -> each subscriber", from_answer))
         print(line("review answer -> first subscriber", first_from_answer))
         print(line("review request -> each subscriber", from_request))
+        print(line("submission answer -> first subscriber", first_published))
         print(f"{before_answer} deliveries arrived before the review's answer (counted as 0 ms)")
     finally:
         for client in clients:
