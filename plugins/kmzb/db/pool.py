@@ -48,16 +48,21 @@ CHECK_IDLE_SECONDS = 1.0
 _given_back: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
 
 
-def _note_given_back(conn: psycopg.Connection) -> None:
-    _given_back[conn] = time.monotonic()
-
-
 def _check_if_idle(conn: psycopg.Connection) -> None:
     """psycopg_pool's check (an empty query), only for a connection idle a while."""
     given_back = _given_back.get(conn)
     if given_back is not None and time.monotonic() - given_back < CHECK_IDLE_SECONDS:
         return
     ConnectionPool.check_connection(conn)
+
+
+class _CheckedPool(ConnectionPool):
+    """psycopg_pool's pool, noting when each connection comes back (for _check_if_idle)."""
+
+    def putconn(self, conn: psycopg.Connection) -> None:
+        # before it is back in the pool, where another thread may take it at once
+        _given_back[conn] = time.monotonic()
+        super().putconn(conn)
 
 
 _pool: ConnectionPool | None = None
@@ -71,7 +76,7 @@ def checked_pool(
 ) -> ConnectionPool:
     """A pool that checks each connection idle a while before lending it and waits
     at most CONNECTION_WAIT_SECONDS for one; closed at exit."""
-    pool = ConnectionPool(
+    pool = _CheckedPool(
         conninfo,
         min_size=1,
         max_size=max_size,
@@ -79,7 +84,6 @@ def checked_pool(
         name=name,
         timeout=CONNECTION_WAIT_SECONDS,
         check=_check_if_idle,
-        reset=_note_given_back,
         kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS, **(kwargs or {})},
     )
     # close explicitly at exit: left to the garbage collector, the pool's
