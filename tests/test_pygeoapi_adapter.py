@@ -62,6 +62,7 @@ def test_every_patch_target_and_every_function_it_relies_on_exists() -> None:
         "csv-formatter",
         "conformance-classes",
         "keyset-next-link",
+        "pubsub-no-message",
     }
     for patch in pygeoapi_adapter.PATCHES:
         pygeoapi_adapter.resolve(patch.target)
@@ -96,6 +97,68 @@ def test_a_patch_keeps_the_fingerprint_of_what_it_replaced() -> None:
     assert itemtypes.transform_bbox.__wrapped__ is transform_bbox
     assert itemtypes.transform_bbox([1, 2, 3, 4], "EPSG:2180", "EPSG:2180") == [1, 2, 3, 4]
     assert pygeoapi_adapter.guard_problems(pygeoapi.__version__) == []
+
+
+def test_an_advertised_broker_gets_no_message_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pubsub-no-message: after an execution, no CloudEvent is built for a broker that
+    is only advertised; any other client still gets pygeoapi's message."""
+    from pygeoapi.api import itemtypes, processes, pubsub
+
+    patch = next(p for p in pygeoapi_adapter.PATCHES if p.name == "pubsub-no-message")
+    patch.apply()
+    built: list[str] = []
+
+    def cloudevent(type_: str, *args: object) -> dict:
+        built.append(type_)
+        return {"type": type_}
+
+    monkeypatch.setattr(pubsub, "generate_ogc_cloudevent", cloudevent)
+    broker = pygeoapi_adapter.AdvertisedBroker(
+        {"name": "MQTT", "broker": {"url": "mqtt://localhost:1883", "channel": "kmzb"}}
+    )
+    for module in (processes, itemtypes):
+        assert module.publish_message.__wrapped__ is pubsub.publish_message
+        answer = module.publish_message(broker, "http://x", "process", "submit-threat", None, "{}")
+        assert answer is None
+    assert built == []
+
+    class Sending:
+        channel = None
+        sent: list[str] = []
+
+        def connect(self) -> None:
+            pass
+
+        def pub(self, channel: str, message: str) -> bool:
+            self.sent.append(channel)
+            return True
+
+    client = Sending()
+    processes.publish_message(client, "http://x", "process", "submit-threat", None, "{}")
+    assert built == ["org.ogc.api.job.result"]
+    assert client.sent == ["processes/submit-threat"]
+
+
+def test_our_flask_asks_once_whether_a_hook_is_a_coroutine() -> None:
+    app = pygeoapi_adapter.KmzbFlask("probe")
+
+    def plain() -> str:
+        return "plain"
+
+    async def coroutine() -> str:
+        return "awaited"
+
+    assert app.ensure_sync(plain) is plain
+    assert app.ensure_sync(plain) is plain and list(app._sync) == [plain]
+    # as Flask: a coroutine function is wrapped, or refused without Flask's async extra
+    try:
+        wrapped = app.ensure_sync(coroutine)
+    except RuntimeError:
+        assert coroutine not in app._sync
+    else:
+        assert wrapped is not coroutine and app.ensure_sync(coroutine) is wrapped
+    unhashable = type("Unhashable", (), {"__hash__": None, "__call__": lambda self: "x"})()
+    assert app.ensure_sync(unhashable) is unhashable
 
 
 def test_the_app_refuses_to_start_on_another_pygeoapi(

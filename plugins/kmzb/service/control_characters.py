@@ -16,6 +16,7 @@ from flask import Flask, json, request
 from kmzb.domain.errors import FieldError, invalid_query
 
 NUL = "\x00"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _in_json(value: Any, where: str) -> str | None:
@@ -42,7 +43,9 @@ def where_nul() -> str | None:
     """The parameter of this request that holds a NUL, if any."""
     if NUL in request.path:
         return "path"
-    sources = [request.args] + ([request.form] if request.method != "GET" else [])
+    # only these bodies make a form (werkzeug parses no other): parsing none is cheaper
+    with_form = request.method != "GET" and request.mimetype in FORM_TYPES
+    sources = [request.args] + ([request.form] if with_form else [])
     for source in sources:
         for name, values in source.lists():
             if NUL in name or any(NUL in value for value in values):

@@ -33,6 +33,10 @@ here, each change a `Patch` written for pygeoapi 0.24.0:
   connect and publish every process execution's result (a review's answer) under
   `<channel>/processes/...`. Our AdvertisedBroker takes its place; KMZB publishes
   through kmzb.alerts_publisher only, and the API works with the broker down;
+- pubsub-no-message: with that broker, pygeoapi's publish_message (called after each
+  process execution and transaction) returns at once: it built a CloudEvent (the
+  answer parsed back from JSON, a uuid4, a timestamp) for a `pub` that sends nothing,
+  6 % of a submission's Python (docs/upstream/pubsub-no-message.md);
 - pubsub-collection-links: the collections that have alerts (kmzb.service.asyncapi.
   COLLECTION_TOPICS) carry a link to the broker with its topic as `channel`.
 
@@ -273,6 +277,27 @@ def _pubsub_advertise_only() -> None:
         PLUGINS["pubsub"][name] = ADVERTISED_BROKER
 
 
+def _pubsub_no_message() -> None:
+    def make(original: Callable) -> Callable:
+        def publish_message(
+            pubsub_client: Any,
+            url: str,
+            action: str,
+            resource: str | None = None,
+            item: str | None = None,
+            data: Any = None,
+        ) -> Any:
+            if isinstance(pubsub_client, AdvertisedBroker):
+                return None  # it would send nothing: build nothing
+            return original(pubsub_client, url, action, resource, item, data)
+
+        return publish_message
+
+    # both callers import it by name
+    _replace("pygeoapi.api.processes:publish_message", "pubsub-no-message", make)
+    _replace("pygeoapi.api.itemtypes:publish_message", "pubsub-no-message", make)
+
+
 def _pubsub_collection_links() -> None:
     def make(original: Callable) -> Callable:
         def gen_collection(api: Any, request: Any, dataset: str, locale_: Any) -> dict:
@@ -356,6 +381,16 @@ PATCHES = (
             "pygeoapi.api.itemtypes:manage_collection_item",
         ),
         _pubsub_advertise_only,
+    ),
+    Patch(
+        "pubsub-no-message",
+        "pygeoapi.api.processes:publish_message",
+        (
+            "pygeoapi.api.pubsub:publish_message",
+            "pygeoapi.api.processes:execute_process",
+            "pygeoapi.api.itemtypes:manage_collection_item",
+        ),
+        _pubsub_no_message,
     ),
     Patch(
         "pubsub-collection-links",
@@ -506,6 +541,24 @@ def error_answer(
 # --- the Flask app ------------------------------------------------------------------------
 
 
+class KmzbFlask(Flask):
+    """Flask, asking once per function whether it is a coroutine function: Flask asks
+    for every hook and view of every request (15 on a submission, 1 % of its CPU)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._sync[func]
+        except KeyError:
+            found = self._sync[func] = super().ensure_sync(func)
+            return found
+        except TypeError:  # an unhashable callable: asked each time, as Flask does
+            return super().ensure_sync(func)
+
+
 def create_flask_app() -> Flask:
     """Our Flask app with pygeoapi's blueprint (and its admin one, if configured) mounted:
     pygeoapi's static files at /static, its strict_slashes rule, its JSON settings, CORS
@@ -518,7 +571,7 @@ def create_flask_app() -> Flask:
     static = upstream.STATIC_FOLDER
     if not os.path.isabs(static):
         static = os.path.join(os.path.dirname(upstream.__file__), static)
-    app = Flask("kmzb", static_folder=static, static_url_path="/static")
+    app = KmzbFlask("kmzb", static_folder=static, static_url_path="/static")
     app.url_map.strict_slashes = upstream.API_RULES.strict_slashes
     app.config["JSONIFY_PRETTYPRINT_REGULAR"] = server.get("pretty_print", True)
     if server.get("cors", False):
