@@ -85,9 +85,11 @@ def test_the_life_of_reports_through_every_status(api, db_url) -> None:
         ref = created["reference"]
         status = requests.get(created["status_url"], timeout=30).json()
         assert status["status"] == "new" and status["category"] == "destruction_of_greenery"
+        # other tests of the session report in Kraków too: the queue (oldest first, 100 a
+        # page) is asked for this category in full, not for its first page of everything
         queue = requests.get(
             f"{api}/police/queue",
-            params={"status": "new"},
+            params={"status": "new", "category": "destruction_of_greenery", "limit": 1000},
             headers={"Authorization": f"Bearer {coordinator}"},
             timeout=30,
         )
