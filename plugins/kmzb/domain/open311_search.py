@@ -44,11 +44,14 @@ JOIN kmzb.police_units u ON u.code = r.police_unit
 LEFT JOIN kmzb.territorial_units g ON g.teryt = r.gmina_teryt
 """
 
-# The list shows what the public map shows: the rows of kmzb.public_threats.
+# The list shows what the public map shows: the rows of kmzb.public_threats, tested on
+# the report's own public_until as the view and the feeds test it. A semi-join to the view
+# read every report near the point (14,318 within 2 km of Kraków's centre, 227 public,
+# 150 ms); on the row, the (geom, public_until) index finds the public ones only.
 SEARCH = (
     REQUEST_COLUMNS
     + """
-WHERE r.public_ref IN (SELECT p.id FROM kmzb.public_threats p)
+WHERE r.public_until > now()
   AND r.created_at >= %(start)s AND r.created_at <= %(end)s
   AND (%(codes)s::text[] IS NULL OR r.category = ANY (%(codes)s::text[]))
   AND (%(statuses)s::text[] IS NULL OR st.open311_status = ANY (%(statuses)s::text[]))
@@ -66,7 +69,7 @@ BY_REFERENCE = REQUEST_COLUMNS + "WHERE r.public_ref = %(ref)s"
 LISTED = (
     REQUEST_COLUMNS
     + """
-WHERE r.public_ref = ANY (%(refs)s) AND r.public_ref IN (SELECT p.id FROM kmzb.public_threats p)
+WHERE r.public_ref = ANY (%(refs)s) AND r.public_until > now()
 ORDER BY r.created_at DESC, r.id DESC
 """
 )
