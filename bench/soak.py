@@ -174,10 +174,16 @@ def read_paths(feature_ids: list[str]) -> dict[str, list[str]]:
 
 
 def build_targets(client: Client, mix: dict[str, float]) -> list[Target]:
-    status, body, _ = client.get("/collections/threats/items?f=json&limit=100")
-    if status != 200:
-        raise SystemExit(f"GET /collections/threats/items answered {status}: is KMZB running?")
-    feature_ids = [feature["id"] for feature in json.loads(body)["features"]]
+    # confirmed reports first: a report still `new` may be held by a burst the soak's own
+    # submissions make around it, and then its feature is rightly a 404
+    feature_ids: list[str] = []
+    for query in ("status=confirmed&", ""):
+        status, body, _ = client.get(f"/collections/threats/items?{query}f=json&limit=100")
+        if status != 200:
+            raise SystemExit(f"GET /collections/threats/items answered {status}: is KMZB running?")
+        feature_ids = [feature["id"] for feature in json.loads(body)["features"]]
+        if feature_ids:
+            break
     if not feature_ids and "feature" in mix:
         raise SystemExit("no public report to read: load some (kmzb load demo --reports 100000)")
     paths = read_paths(feature_ids)
