@@ -44,14 +44,17 @@ SELECT ST_AsMVT(tile, 'threat_cells', 4096, 'geom') FROM (
 ) tile
 """
 
+# The public rows, tested on the report's own public_until as kmzb.public_threats tests
+# it: the (3857 point, public_until) index then yields only them. A join to the view read
+# every report in the tile (2,852 in a z14 tile of Kraków on the soak database, 45 public).
 POINTS_TILE = """
 WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env)
 SELECT ST_AsMVT(tile, 'threats', 4096, 'geom') FROM (
     SELECT ST_AsMVTGeom(ST_Transform(r.geom, 3857), bounds.env, 4096, 64, true) AS geom,
            r.public_ref AS id, r.category, r.status
-    FROM kmzb.reports r
-    JOIN kmzb.public_threats p ON p.id = r.public_ref, bounds
+    FROM kmzb.reports r, bounds
     WHERE ST_Transform(r.geom, 3857)::geometry(Point, 3857) && bounds.env
+      AND r.public_until > now()
 ) tile
 """
 
