@@ -178,6 +178,37 @@ BEGIN
 END
 $$;
 
+-- The checks of a submission, in one place: kmzb.submit_report asks them before it
+-- stores, and kmzb.domain.intake asks them alone (a refused submission, Open311). Every
+-- one is asked, so one answer names all the problems; a NULL category or point is not
+-- asked (the form already lacks it, or the point is far outside Poland, where PostGIS
+-- cannot project it).
+CREATE FUNCTION kmzb.submission_problems(p_category text, p_description text,
+                                         p_geom geometry)
+RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, public, pg_temp
+AS $fn$
+DECLARE
+    found_problems text[] := '{}';
+    needs_description boolean;
+BEGIN
+    IF p_category IS NOT NULL THEN
+        SELECT c.description_required INTO needs_description
+        FROM kmzb.threat_categories c WHERE c.code = p_category;
+        IF NOT FOUND THEN
+            found_problems := found_problems || 'category_unknown'::text;
+        ELSIF needs_description AND (p_description IS NULL OR p_description = '') THEN
+            found_problems := found_problems || 'description_required'::text;
+        END IF;
+    END IF;
+    IF p_geom IS NOT NULL AND NOT kmzb.is_inside_poland(p_geom) THEN
+        found_problems := found_problems || 'outside_poland'::text;
+    END IF;
+    RETURN found_problems;
+END
+$fn$;
+
 -- 1. -------------------------------------------------------------------------------
 -- Migration 047's function, with the checks first. Returns one row; `outcome`:
 --   'invalid'    a check failed: `problems` names each ('category_unknown',
@@ -234,7 +265,6 @@ SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
     found_problems text[] := '{}';
-    needs_description boolean;
     bursting boolean := false;
     new_id bigint;
     new_ref text;
@@ -243,17 +273,7 @@ DECLARE
     new_gmina text;
     new_created timestamptz;
 BEGIN
-    -- the checks of kmzb.domain.intake, every one asked (one answer names them all)
-    SELECT c.description_required INTO needs_description
-    FROM kmzb.threat_categories c WHERE c.code = p_category;
-    IF NOT FOUND THEN
-        found_problems := found_problems || 'category_unknown'::text;
-    ELSIF needs_description AND (p_description IS NULL OR p_description = '') THEN
-        found_problems := found_problems || 'description_required'::text;
-    END IF;
-    IF NOT kmzb.is_inside_poland(p_geom) THEN
-        found_problems := found_problems || 'outside_poland'::text;
-    END IF;
+    found_problems := kmzb.submission_problems(p_category, p_description, p_geom);
     IF found_problems <> '{}' THEN
         RETURN QUERY SELECT 'invalid'::text, found_problems, NULL::bigint, NULL::text,
             NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::text, NULL::text,

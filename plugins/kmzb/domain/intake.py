@@ -49,51 +49,46 @@ def _asks_point(sub: Submission) -> bool:
     return sub.x is not None or (sub.lon is not None and in_envelope_of_poland(sub.lon, sub.lat))
 
 
-def _errors_of(
-    sub: Submission, known: bool, description_required: bool, inside: bool
-) -> list[FieldError]:
-    """The problems the database's answers name, in the order an answer lists them."""
+def _errors_of(sub: Submission, problems: list[str], point_asked: bool) -> list[FieldError]:
+    """kmzb.submission_problems' answer as field errors, in the order an answer lists
+    them; a point not asked (far from Poland) is outside."""
     errors: list[FieldError] = []
-    if sub.category is not None:
-        if not known:
-            errors.append(
-                FieldError(
-                    "category",
-                    f"Nieznana kategoria zagrożenia: {sub.category}.",
-                    f"Unknown threat category: {sub.category}.",
-                )
+    if "category_unknown" in problems:
+        errors.append(
+            FieldError(
+                "category",
+                f"Nieznana kategoria zagrożenia: {sub.category}.",
+                f"Unknown threat category: {sub.category}.",
             )
-        elif description_required and not sub.description:
-            errors.append(
-                FieldError(
-                    "description",
-                    "Ta kategoria wymaga opisu zagrożenia.",
-                    "This category requires a description.",
-                )
+        )
+    if "description_required" in problems:
+        errors.append(
+            FieldError(
+                "description",
+                "Ta kategoria wymaga opisu zagrożenia.",
+                "This category requires a description.",
             )
-    if (sub.lon is not None or sub.x is not None) and not inside:
+        )
+    has_point = sub.lon is not None or sub.x is not None
+    if has_point and (not point_asked or "outside_poland" in problems):
         errors.append(OUTSIDE_POLAND)
     return errors
 
 
 def _check_against_database(conn: psycopg.Connection, sub: Submission) -> list[FieldError]:
-    """The category and the point, in one round trip (both fragments are fixed SQL)."""
-    check_point = sub.lon is not None or sub.x is not None
+    """The category, the description and the point, in one round trip
+    (kmzb.submission_problems; the point fragment is fixed SQL)."""
     ask_point = _asks_point(sub)
     if sub.category is None and not ask_point:
-        return [] if not check_point else [OUTSIDE_POLAND]
-    point, params = _point_sql(sub)
+        return _errors_of(sub, [], point_asked=False)
+    point, params = _point_sql(sub) if ask_point else ("NULL", {})
     row = one(
         conn.execute(
-            "SELECT c.code IS NOT NULL, c.description_required, "
-            + ("kmzb.is_inside_poland(" + point + ")" if ask_point else "false")
-            + " FROM (SELECT 1) one LEFT JOIN kmzb.threat_categories c"
-            " ON c.code = %(category)s",
-            {**params, "category": sub.category},
+            "SELECT kmzb.submission_problems(%(category)s, %(description)s, " + point + ")",
+            {**params, "category": sub.category, "description": sub.description},
         ).fetchone()
     )
-    known, description_required, inside = row
-    return _errors_of(sub, bool(known), bool(description_required), bool(inside))
+    return _errors_of(sub, row[0], point_asked=ask_point)
 
 
 OUTSIDE_POLAND = FieldError(
@@ -238,7 +233,7 @@ def submit(
     row = _run(conn, sql, params, alone)
     if row[0] == "invalid":
         conn.rollback()
-        raise invalid(_errors_of(sub, *_answers_of(row[1])))
+        raise invalid(_errors_of(sub, row[1], point_asked=True))
     if row[0] == "limited":
         conn.rollback()
         raise daily_limit_used_up(settings)
@@ -261,16 +256,6 @@ def submit(
     if not alone:
         conn.commit()
     return answer
-
-
-def _answers_of(problems: list[str]) -> tuple[bool, bool, bool]:
-    """kmzb.submit_report's problems as the checks' answers: (category known,
-    description required and missing, point inside Poland)."""
-    return (
-        "category_unknown" not in problems,
-        "description_required" in problems,
-        "outside_poland" not in problems,
-    )
 
 
 def _run(conn: psycopg.Connection, sql: str, params: dict[str, Any], alone: bool) -> Any:
